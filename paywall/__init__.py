@@ -1,0 +1,77 @@
+"""The paywall service: reader accounts, device-capped sessions, Stripe billing, entitlements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error handlers. Never touches the schema:
+    run ``flask --app wsgi db upgrade`` (``make run`` does)."""
+    app = Flask(__name__, instance_relative_config=True)
+    from paywall.config import load_config
+
+    load_config(app, test_config)
+
+    from paywall import database, logs
+    from paywall.errors import register_error_handlers
+    from paywall.extensions import api, csrf, db, limiter, migrate
+
+    logs.configure_logging(app)
+    db.init_app(app)
+    with app.app_context():
+        database.configure_engine(db.engine)
+    migrate.init_app(app, db, directory=_migrations_dir())
+    limiter.init_app(app)
+    csrf.init_app(app)
+    api.init_app(app)
+
+    from paywall.accounts import pages
+    from paywall.accounts import views as account_views
+    from paywall.devices import auth
+    from paywall.devices import views as session_views
+    from paywall.health import bp as health_bp
+    from paywall.outbox import dispatch
+
+    auth.init_app(app)
+    dispatch.init_app(app)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(pages.bp)
+    for blueprint in (account_views.blp, session_views.blp):
+        api.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # the JSON API checks Origin / Sec-Fetch-Site instead
+    _register_billing(app)
+    register_error_handlers(app)
+    return app
+
+
+def _register_billing(app: Flask) -> None:
+    from paywall.accounts.views import blp  # noqa: F401 - imported for side effects above
+
+    app.extensions.setdefault("paywall.describe_account", _describe_account_without_billing)
+
+
+def _describe_account_without_billing(account: Any) -> dict[str, Any]:
+    from flask import current_app
+
+    return {
+        "id": account.id,
+        "email": account.email,
+        "email_verified": account.email_verified,
+        "created_at": account.created_at.isoformat(),
+        "subscription": None,
+        "entitlements": {
+            "plan": None,
+            "features": [],
+            "max_devices": current_app.config["MAX_DEVICES"],
+        },
+    }
+
+
+def _migrations_dir() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent / "migrations")

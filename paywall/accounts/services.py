@@ -1,0 +1,174 @@
+"""Reader accounts: sign-up, login, email verification, password reset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from paywall.accounts import emails
+from paywall.accounts.links import (
+    LinkSigner,
+    LinkTokenInvalid,
+    LinkTokenUsed,
+    token_digest,
+)
+from paywall.accounts.models import Account, UsedToken
+from paywall.accounts.passwords import PasswordHashing, check_policy, normalise_email
+from paywall.clock import utcnow
+from paywall.errors import PaywallError
+from paywall.outbox.services import Outbox
+
+
+class InvalidCredentials(PaywallError):
+    code, status, message = "invalid_credentials", 401, "The email or password is not correct."
+
+
+class AccountService:
+    """Every rule about accounts. Flushes; the request commits."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        hashing: PasswordHashing,
+        outbox: Outbox,
+        verify_links: LinkSigner,
+        reset_links: LinkSigner,
+        public_url: str,
+        end_all_sessions: Callable[[str], int],
+    ) -> None:
+        self.session = session
+        self.hashing = hashing
+        self.outbox = outbox
+        self.verify_links = verify_links
+        self.reset_links = reset_links
+        self.public_url = public_url.rstrip("/")
+        self.end_all_sessions = end_all_sessions
+
+    def get(self, account_id: str) -> Account | None:
+        return self.session.get(Account, account_id)
+
+    def find_by_email(self, email: str) -> Account | None:
+        try:
+            normalised = normalise_email(email)
+        except ValueError:
+            return None
+        return self.session.scalar(select(Account).where(Account.email == normalised))
+
+    def sign_up(self, email: str, password: str) -> None:
+        """Create the account and send a verification link, or, if the address is taken,
+        tell its owner. The caller cannot tell which happened (no account enumeration)."""
+        normalised = normalise_email(email)
+        check_policy(password, normalised)
+        # Hash in both branches, so the response time does not tell the two apart.
+        password_hash = self.hashing.hash(password)
+        existing = self.find_by_email(normalised)
+        if existing is None:
+            account = Account(email=normalised, password_hash=password_hash)
+            try:
+                with self.session.begin_nested():
+                    self.session.add(account)
+            except IntegrityError:  # a concurrent sign-up of the same address won
+                existing = self.find_by_email(normalised)
+            else:
+                self.send_verification(account)
+                return
+        if existing is not None:
+            email_ = emails.signup_attempt(self._link("/login"), self._link("/forgot-password"))
+            self.outbox.enqueue(to=existing.email, **email_._asdict())
+
+    def authenticate(self, email: str, password: str) -> Account:
+        """The account for these credentials; upgrades its hash if the parameters changed."""
+        account = self.find_by_email(email)
+        if not self.hashing.verify(account.password_hash if account else None, password):
+            raise InvalidCredentials()
+        assert account is not None  # noqa: S101 - verify() is False without an account
+        if self.hashing.needs_rehash(account.password_hash):
+            account.password_hash = self.hashing.hash(password)
+            self.session.flush()
+        return account
+
+    def send_verification(self, account: Account) -> None:
+        token = self.verify_links.dumps({"a": account.id, "e": account.email})
+        email_ = emails.verify_email(self._link("/verify-email", token=token))
+        self.outbox.enqueue(to=account.email, **email_._asdict())
+
+    def verify_email(self, token: str) -> Account:
+        data = self.verify_links.loads(token)
+        account = self.get(str(data.get("a")))
+        if account is None or account.email != data.get("e"):
+            raise LinkTokenInvalid("This link is not valid.")
+        self._use_once(token, self.verify_links.purpose)
+        if account.email_verified_at is None:
+            account.email_verified_at = utcnow()
+        self.session.flush()
+        return account
+
+    def request_reset(self, email: str) -> None:
+        """Email a reset link if the address has an account; silent either way."""
+        account = self.find_by_email(email)
+        if account is None:
+            return
+        token = self.reset_links.dumps({"a": account.id, "p": account.password_hash[-16:]})
+        email_ = emails.reset_password(self._link("/reset-password", token=token))
+        self.outbox.enqueue(to=account.email, **email_._asdict())
+
+    def reset_password(self, token: str, new_password: str) -> Account:
+        """Set a new password from a reset link, sign out every device, tell the reader."""
+        data = self.reset_links.loads(token)
+        account = self.get(str(data.get("a")))
+        # The link is bound to the hash it was issued for: a changed password kills it.
+        if account is None or account.password_hash[-16:] != data.get("p"):
+            raise LinkTokenUsed("This link has already been used.")
+        check_policy(new_password, account.email)
+        self._use_once(token, self.reset_links.purpose)
+        account.password_hash = self.hashing.hash(new_password)
+        account.password_changed_at = utcnow()
+        # Whoever could open the inbox proved ownership of the address.
+        account.email_verified_at = account.email_verified_at or utcnow()
+        self.end_all_sessions(account.id)
+        self.outbox.enqueue(to=account.email, **emails.password_changed()._asdict())
+        self.session.flush()
+        return account
+
+    def _use_once(self, token: str, purpose: str) -> None:
+        try:
+            with self.session.begin_nested():
+                self.session.add(UsedToken(digest=token_digest(token), purpose=purpose))
+        except IntegrityError as exc:
+            raise LinkTokenUsed("This link has already been used.") from exc
+
+    def _link(self, path: str, **query: str) -> str:
+        return self.public_url + path + ("?" + urlencode(query) if query else "")
+
+
+def account_service() -> AccountService:
+    """The request's AccountService, built from the app's configuration."""
+    from flask import current_app, g
+
+    from paywall.accounts.links import RESET_PASSWORD, VERIFY_EMAIL
+    from paywall.devices.services import device_service
+    from paywall.extensions import db
+
+    if "account_service" not in g:
+        cfg = current_app.config
+        hashing = current_app.extensions.get("paywall.hashing")
+        if hashing is None:
+            hashing = PasswordHashing(
+                cfg["ARGON2_TIME_COST"], cfg["ARGON2_MEMORY_COST"], cfg["ARGON2_PARALLELISM"]
+            )
+            current_app.extensions["paywall.hashing"] = hashing
+        g.account_service = AccountService(
+            db.session,
+            hashing=hashing,
+            outbox=Outbox(db.session),
+            verify_links=LinkSigner(cfg["SECRET_KEY"], VERIFY_EMAIL, cfg["VERIFY_TOKEN_MAX_AGE"]),
+            reset_links=LinkSigner(cfg["SECRET_KEY"], RESET_PASSWORD, cfg["RESET_TOKEN_MAX_AGE"]),
+            public_url=cfg["PUBLIC_URL"],
+            end_all_sessions=lambda account_id: device_service().end_all(account_id),
+        )
+    return g.account_service  # type: ignore[no-any-return]

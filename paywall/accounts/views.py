@@ -1,0 +1,101 @@
+"""The accounts JSON API: thin views over ``AccountService``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_login import current_user, login_required
+from flask_smorest import Blueprint
+
+from paywall import ratelimits
+from paywall.accounts.schemas import (
+    AcceptedSchema,
+    AccountSchema,
+    ResetConfirmSchema,
+    ResetRequestSchema,
+    SignupSchema,
+    TokenSchema,
+)
+from paywall.accounts.services import account_service
+from paywall.extensions import db
+from paywall.schemas import ErrorSchema
+
+blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Reader accounts")
+
+ACCEPTED_SIGNUP = {
+    "status": "accepted",
+    "message": "Check your inbox: we sent a link to confirm the address.",
+}
+
+
+@blp.route("/accounts", methods=["POST"])
+@ratelimits.signup_per_address
+@blp.arguments(SignupSchema)
+@blp.response(202, AcceptedSchema)
+@blp.alt_response(422, schema=ErrorSchema, description="Malformed email or password policy")
+@blp.alt_response(429, schema=ErrorSchema, description="Too many sign-ups from this address")
+def sign_up(body: dict[str, Any]) -> dict[str, str]:
+    """Sign up. The same 202 whether or not the address already has an account."""
+    account_service().sign_up(body["email"], body["password"])
+    db.session.commit()
+    return ACCEPTED_SIGNUP
+
+
+@blp.route("/account", methods=["GET"])
+@login_required
+@blp.response(200, AccountSchema)
+@blp.alt_response(401, schema=ErrorSchema)
+def get_account() -> dict[str, Any]:
+    """The signed-in reader, their subscription and what it grants."""
+    describe = current_app.extensions["paywall.describe_account"]
+    return describe(current_user)  # type: ignore[no-any-return]
+
+
+@blp.route("/account/verification-email", methods=["POST"])
+@login_required
+@blp.response(202, AcceptedSchema)
+def resend_verification() -> dict[str, str]:
+    """Send the verification link again."""
+    if not current_user.email_verified:
+        account_service().send_verification(current_user)
+        db.session.commit()
+    return {"status": "accepted", "message": "If the address is unverified, a link is on its way."}
+
+
+@blp.route("/email-verifications", methods=["POST"])
+@blp.arguments(TokenSchema)
+@blp.response(200, AccountSchema)
+@blp.alt_response(400, schema=ErrorSchema, description="token_invalid, token_expired, token_used")
+def verify_email(body: dict[str, Any]) -> dict[str, Any]:
+    """Confirm an address with the token from the verification link."""
+    account = account_service().verify_email(body["token"])
+    db.session.commit()
+    return current_app.extensions["paywall.describe_account"](account)  # type: ignore[no-any-return]
+
+
+@blp.route("/password-resets", methods=["POST"])
+@ratelimits.reset_per_address
+@ratelimits.reset_per_account
+@blp.arguments(ResetRequestSchema)
+@blp.response(202, AcceptedSchema)
+@blp.alt_response(429, schema=ErrorSchema)
+def request_reset(body: dict[str, Any]) -> dict[str, str]:
+    """Email a reset link. The same 202 whether or not the address has an account."""
+    account_service().request_reset(body["email"])
+    db.session.commit()
+    return {
+        "status": "accepted",
+        "message": "If the address has an account, a reset link is on its way.",
+    }
+
+
+@blp.route("/password-resets/confirm", methods=["POST"])
+@blp.arguments(ResetConfirmSchema)
+@blp.response(200, AcceptedSchema)
+@blp.alt_response(400, schema=ErrorSchema, description="token_invalid, token_expired, token_used")
+def confirm_reset(body: dict[str, Any]) -> dict[str, str]:
+    """Set a new password from the reset link; signs out every device."""
+    account_service().reset_password(body["token"], body["password"])
+    db.session.commit()
+    return {"status": "password_changed", "message": "Password changed. Sign in again."}

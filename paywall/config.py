@@ -1,0 +1,161 @@
+"""Configuration: defaults, then ``PAYWALL_*`` environment variables, then a test's overrides.
+
+Every setting is ``PAYWALL_`` plus the Flask or extension key it feeds (``PAYWALL_SECRET_KEY``,
+``PAYWALL_RATELIMIT_ENABLED``) or one of the service's own names listed in ``DEFAULTS``.
+Values are parsed as JSON where they can be (``PAYWALL_MAX_DEVICES=3``), as Flask's
+``from_prefixed_env`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+#: A secret that is only acceptable in demo or debug mode.
+DEMO_SECRET = "demo-only-secret-key-do-not-use-in-production"  # noqa: S105
+DEMO_ENTITLEMENT_KEY = "demo-only-entitlement-key"
+
+DAY = 24 * 3600
+
+DEFAULTS: dict[str, Any] = {
+    "DEMO": False,
+    "SECRET_KEY": None,
+    "DATABASE_URL": None,
+    "REDIS_URL": None,
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+    # Where the reader lands after verifying or resetting (the news site); defaults to PUBLIC_URL.
+    "SITE_URL": None,
+    "SMTP_URL": None,  # smtp://user:pass@host:port ; unset in demo = print emails to the log
+    "MAIL_FROM": "Paywall <no-reply@paywall.invalid>",
+    "TRUSTED_ORIGINS": [],  # extra origins allowed to send cookie-authenticated API requests
+    # Device sessions
+    "MAX_DEVICES": 5,
+    "DEVICE_POLICY": "refuse",  # or "evict_lru"
+    "DEVICE_COOKIE_NAME": "paywall_session",
+    "DEVICE_COOKIE_DOMAIN": None,
+    "SESSION_IDLE_TIMEOUT": 30 * DAY,
+    "SESSION_ABSOLUTE_LIFETIME": 365 * DAY,
+    "SESSION_TOUCH_INTERVAL": 60,
+    # Passwords: argon2id at OWASP's first recommended set (m=19 MiB, t=2, p=1).
+    # https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#argon2id
+    "ARGON2_TIME_COST": 2,
+    "ARGON2_MEMORY_COST": 19456,
+    "ARGON2_PARALLELISM": 1,
+    "VERIFY_TOKEN_MAX_AGE": 2 * DAY,
+    "RESET_TOKEN_MAX_AGE": 3600,
+    # Rate limits (Flask-Limiter syntax)
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": False,
+    "LOGIN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
+    "LOGIN_LIMIT_PER_ADDRESS": "30 per minute",
+    "SIGNUP_LIMIT_PER_ADDRESS": "10 per hour",
+    "RESET_LIMIT_PER_ACCOUNT": "5 per hour",
+    "RESET_LIMIT_PER_ADDRESS": "20 per hour",
+    # Request bodies
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "WEBHOOK_MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Stripe
+    "STRIPE_API_KEY": None,
+    "STRIPE_WEBHOOK_SECRET": [],
+    "STRIPE_API_BASE": None,  # e.g. http://127.0.0.1:12111 for the local stand-in
+    "STRIPE_TIMEOUT": 20,
+    "STRIPE_MAX_NETWORK_RETRIES": 2,
+    "PLANS_CACHE_TTL": 3600,
+    "PAST_DUE_GRACE_DAYS": 7,
+    "REFUND_ENDS_ACCESS": True,
+    "DISPUTE_ENDS_ACCESS": True,
+    # Entitlement tokens
+    "ENTITLEMENT_KEYS": [],
+    "ENTITLEMENT_TTL": 300,
+    # Flask / cookies
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "JSON_SORT_KEYS": False,
+    # flask-smorest / OpenAPI
+    "API_TITLE": "Paywall API",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+LIST_SETTINGS = ("STRIPE_WEBHOOK_SECRET", "ENTITLEMENT_KEYS", "TRUSTED_ORIGINS")
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete; the message names the setting."""
+
+
+def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
+    """Fill ``app.config``: defaults, then ``PAYWALL_*`` environment, then ``overrides``."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("PAYWALL")
+    if overrides:
+        app.config.from_mapping(overrides)
+    cfg = app.config
+    for key in LIST_SETTINGS:
+        cfg[key] = _as_list(cfg.get(key))
+    demo = bool(cfg["DEMO"] or cfg.get("DEBUG"))
+    if demo:
+        cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEMO_SECRET
+        cfg["ENTITLEMENT_KEYS"] = cfg["ENTITLEMENT_KEYS"] or [DEMO_ENTITLEMENT_KEY]
+        cfg["SESSION_COOKIE_SECURE"] = bool(cfg.get("SESSION_COOKIE_SECURE_IN_DEMO", False))
+    cfg["DATABASE_URL"] = cfg["DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI")
+    if cfg["DATABASE_URL"]:
+        cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
+    elif demo:
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + app.instance_path + "/paywall.sqlite3"
+    if cfg["REDIS_URL"] and cfg["RATELIMIT_STORAGE_URI"] == "memory://":
+        cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"]
+    cfg["SITE_URL"] = cfg["SITE_URL"] or cfg["PUBLIC_URL"]
+    check_config(cfg, demo=demo)
+
+
+def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
+    """Refuse settings that would be unsafe outside demo mode, naming the setting."""
+    if not cfg.get("SQLALCHEMY_DATABASE_URI"):
+        raise ConfigError("PAYWALL_DATABASE_URL is not set")
+    if cfg["DEVICE_POLICY"] not in ("refuse", "evict_lru"):
+        raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
+    if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
+        raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
+    if demo:
+        return
+    secret = cfg.get("SECRET_KEY")
+    if not secret or secret == DEMO_SECRET or len(str(secret)) < 32:
+        raise ConfigError(
+            "PAYWALL_SECRET_KEY is missing, the demo default, or shorter than 32 characters"
+        )
+    keys = cfg["ENTITLEMENT_KEYS"]
+    if not keys or DEMO_ENTITLEMENT_KEY in keys or any(len(k) < 32 for k in keys):
+        raise ConfigError(
+            "PAYWALL_ENTITLEMENT_KEYS must list one or more keys of at least 32 characters"
+        )
+    if cfg.get("STRIPE_API_KEY") and not cfg["STRIPE_WEBHOOK_SECRET"]:
+        raise ConfigError("PAYWALL_STRIPE_WEBHOOK_SECRET is required when Stripe is configured")
+    if not cfg.get("STRIPE_API_KEY"):
+        raise ConfigError("PAYWALL_STRIPE_API_KEY is not set")
+    if not cfg.get("SMTP_URL"):
+        raise ConfigError("PAYWALL_SMTP_URL is not set")
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(v) for v in value]
+
+
+def _sqlalchemy_url(url: str) -> str:
+    # Heroku-style postgres:// URLs and plain postgresql:// mean psycopg 3 here.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

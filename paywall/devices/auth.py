@@ -1,0 +1,104 @@
+"""Who is asking: the device session from the cookie or ``Authorization: Bearer``, and the CSRF
+check for cookie-authenticated API calls.
+
+flask-login's ``request_loader`` finds the account; the session itself is kept on ``g``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, redirect, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from paywall.accounts.models import Account
+from paywall.devices.models import DeviceSession
+from paywall.devices.services import SessionEnded, device_service
+from paywall.errors import Forbidden, Unauthorized, wants_json
+from paywall.extensions import db, login_manager
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def presented_token() -> tuple[str | None, str]:
+    """The session value and where it came from ("bearer", "cookie" or "")."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None, "bearer"
+    cookie = request.cookies.get(current_app.config["DEVICE_COOKIE_NAME"])
+    return (cookie, "cookie") if cookie else (None, "")
+
+
+def current_device() -> DeviceSession:
+    """The signed-in device session; only valid after ``login_required``."""
+    return g.device_session  # type: ignore[no-any-return]
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+
+    @login_manager.request_loader
+    def load_from_request(_request: object) -> Account | None:
+        token, _source = presented_token()
+        if not token or len(token) > 200:
+            return None
+        try:
+            device = device_service().authenticate(token)
+        except SessionEnded as exc:
+            g.auth_error = exc
+            return None
+        if db.session.info.pop("touched", False):
+            db.session.commit()
+        g.device_session = device
+        return db.session.get(Account, device.account_id)
+
+    @login_manager.unauthorized_handler
+    def unauthorized() -> Response:
+        error = g.get("auth_error")
+        if wants_json():
+            raise error or Unauthorized()
+        return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+
+    @app.before_request
+    def check_api_origin() -> None:
+        """Refuse cross-site, cookie-authenticated API writes (OWASP CSRF cheat sheet:
+        verifying origin with standard headers, plus Fetch Metadata)."""
+        if request.method not in UNSAFE_METHODS or not request.path.startswith("/api/"):
+            return
+        _token, source = presented_token()
+        if source != "cookie":
+            return  # bearer tokens and anonymous calls are not ambient authority
+        if not same_origin_request():
+            raise Forbidden(
+                "Cross-site request refused. Send requests from the site's own pages.",
+                code="csrf_failed",
+            )
+
+
+def trusted_origins() -> set[str]:
+    cfg = current_app.config
+    urls = [cfg["PUBLIC_URL"], cfg["SITE_URL"], *cfg["TRUSTED_ORIGINS"]]
+    return {_origin(url) for url in urls if url}
+
+
+def same_origin_request() -> bool:
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        return _origin(origin) in trusted_origins() or _origin(origin) == _origin(request.host_url)
+    if origin == "null":
+        return False
+    site = request.headers.get("Sec-Fetch-Site")
+    if site:
+        return site in ("same-origin", "none")
+    # Neither header: not a browser (browsers send Origin on every cross-origin POST).
+    return True
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def signed_in_account() -> Account | None:
+    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]

@@ -1,0 +1,36 @@
+"""Device sessions: one row per login, the cookie's value stored only as a SHA-256 digest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from paywall.accounts.models import new_id
+from paywall.clock import utcnow
+from paywall.extensions import db
+from paywall.types import UTCDateTime
+
+# Why a session ended; the first two tell the reader's other device why it was signed out.
+EVICTED = "evicted"  # replaced at the device limit, or the plan's cap went down
+REVOKED = "revoked"  # signed out from another device, or by a password reset
+SIGNED_OUT = "signed_out"  # logged out on this device
+
+
+class DeviceSession(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "device_sessions"
+    __table_args__ = (Index("ix_device_sessions_account_active", "account_id", "ended_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=False
+    )
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    device_name: Mapped[str] = mapped_column(String(100))
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    end_reason: Mapped[str | None] = mapped_column(String(20), default=None)

@@ -1,0 +1,299 @@
+"""Device sessions: open one at login under the account's cap, list, sign out, time out.
+
+The cap holds under concurrency because every path that adds a session first locks the account
+row (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite every transaction already holds the write
+lock, see ``paywall.database``), then counts. Two logins of one account therefore count one
+after the other, never both seeing four.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from paywall.accounts.models import Account
+from paywall.clock import utcnow
+from paywall.devices.models import EVICTED, REVOKED, SIGNED_OUT, DeviceSession
+from paywall.errors import NotFound, PaywallError
+
+TOKEN_BYTES = 32  # 256 bits from the OS CSPRNG; OWASP asks for at least 64 bits of entropy
+
+
+class DeviceLimitReached(PaywallError):
+    code, status = "device_limit_reached", 409
+    message = "This account is signed in on the maximum number of devices."
+
+
+class SessionEnded(PaywallError):
+    """The presented session exists but no longer works; ``code`` says why."""
+
+    status = 401
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    max_devices: int
+    policy: str  # "refuse" or "evict_lru"
+    idle_timeout: timedelta
+    absolute_lifetime: timedelta
+    touch_interval: timedelta
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DevicePolicy:
+        return cls(
+            max_devices=int(config["MAX_DEVICES"]),
+            policy=config["DEVICE_POLICY"],
+            idle_timeout=timedelta(seconds=int(config["SESSION_IDLE_TIMEOUT"])),
+            absolute_lifetime=timedelta(seconds=int(config["SESSION_ABSOLUTE_LIFETIME"])),
+            touch_interval=timedelta(seconds=int(config["SESSION_TOUCH_INTERVAL"])),
+        )
+
+
+def digest(raw_token: str) -> str:
+    """What the database stores instead of the session value."""
+    return hashlib.sha256(raw_token.encode()).hexdigest()
+
+
+def end_code(session: DeviceSession, now: datetime, policy: DevicePolicy) -> str | None:
+    """Why ``session`` no longer works (an error code), or None if it is active."""
+    if session.ended_at is not None:
+        return "session_evicted" if session.end_reason == EVICTED else "session_revoked"
+    if now >= session.expires_at or now - session.last_seen_at >= policy.idle_timeout:
+        return "session_expired"
+    return None
+
+
+def lru_first(sessions: Sequence[DeviceSession]) -> list[DeviceSession]:
+    """Sessions ordered least recently used first (ties: oldest login first)."""
+    return sorted(sessions, key=lambda s: (s.last_seen_at, s.created_at, s.id))
+
+
+class DeviceService:
+    """Every rule about device sessions. Flushes; the request commits."""
+
+    def __init__(
+        self,
+        session: Session,
+        policy: DevicePolicy,
+        cap_for: Callable[[Account], int] | None = None,
+    ) -> None:
+        self.session = session
+        self.policy = policy
+        self.cap_for = cap_for or (lambda _account: policy.max_devices)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _active_clause(self, now: datetime) -> Any:
+        return (
+            DeviceSession.ended_at.is_(None),
+            DeviceSession.expires_at > now,
+            DeviceSession.last_seen_at > now - self.policy.idle_timeout,
+        )
+
+    def active_sessions(self, account_id: str) -> list[DeviceSession]:
+        now = utcnow()
+        rows = self.session.scalars(
+            select(DeviceSession).where(
+                DeviceSession.account_id == account_id, *self._active_clause(now)
+            )
+        ).all()
+        return sorted(rows, key=lambda s: s.last_seen_at, reverse=True)
+
+    def authenticate(self, raw_token: str) -> DeviceSession:
+        """The active session for a cookie or bearer value, touched at most once a minute."""
+        found = self.session.scalar(
+            select(DeviceSession).where(DeviceSession.token_digest == digest(raw_token))
+        )
+        if found is None:
+            raise SessionEnded("Sign in first.", code="unauthorized")
+        now = utcnow()
+        code = end_code(found, now, self.policy)
+        if code is not None:
+            raise SessionEnded(_END_MESSAGES[code], code=code)
+        if now - found.last_seen_at >= self.policy.touch_interval:
+            # Conditional update: concurrent requests of one device write once.
+            self.session.execute(
+                update(DeviceSession)
+                .where(
+                    DeviceSession.id == found.id,
+                    DeviceSession.last_seen_at <= now - self.policy.touch_interval,
+                )
+                .values(last_seen_at=now)
+            )
+            found.last_seen_at = now
+            self.session.info["touched"] = True
+        return found
+
+    # -- changing --------------------------------------------------------------------------
+    def lock_account(self, account_id: str) -> Account:
+        """Serialise every change to this account's sessions (see the module docstring)."""
+        account = self.session.scalar(
+            select(Account)
+            .where(Account.id == account_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if account is None:
+            raise NotFound("No such account.")
+        return account
+
+    def open_session(
+        self,
+        account: Account,
+        *,
+        device_name: str | None,
+        user_agent: str = "",
+        replace_session_id: str | None = None,
+    ) -> tuple[DeviceSession, str]:
+        """Sign a new device in under the cap; returns the session and its raw value."""
+        self.lock_account(account.id)
+        active = self.active_sessions(account.id)
+        cap = self.cap_for(account)
+        if replace_session_id is not None:
+            target = next((s for s in active if s.id == replace_session_id), None)
+            if target is None:
+                raise PaywallError(
+                    "That device is not signed in on this account.",
+                    code="unknown_session",
+                    status=422,
+                    extra={"devices": [describe(s) for s in active]},
+                )
+            self._end(target, EVICTED)
+            active.remove(target)
+        overflow = len(active) - cap + 1
+        if overflow > 0:
+            if self.policy.policy != "evict_lru":
+                raise DeviceLimitReached(
+                    extra={"devices": [describe(s) for s in active], "limit": cap}
+                )
+            for victim in lru_first(active)[:overflow]:
+                self._end(victim, EVICTED)
+        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        now = utcnow()
+        device = DeviceSession(
+            account_id=account.id,
+            token_digest=digest(raw),
+            device_name=(device_name or _device_name(user_agent))[:100],
+            user_agent=user_agent[:300],
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self.policy.absolute_lifetime,
+        )
+        self.session.add(device)
+        self.session.flush()
+        return device, raw
+
+    def sign_out(self, account_id: str, session_id: str, *, current_id: str) -> None:
+        """End one of the account's sessions: the current one logs out, another is revoked."""
+        target = self.session.scalar(
+            select(DeviceSession).where(
+                DeviceSession.id == session_id,
+                DeviceSession.account_id == account_id,
+                DeviceSession.ended_at.is_(None),
+            )
+        )
+        if target is None:
+            raise NotFound("No such device session.")
+        self._end(target, SIGNED_OUT if session_id == current_id else REVOKED)
+
+    def end_all(self, account_id: str, reason: str = REVOKED) -> int:
+        """End every session of the account (password reset); returns how many."""
+        result = self.session.execute(
+            update(DeviceSession)
+            .where(DeviceSession.account_id == account_id, DeviceSession.ended_at.is_(None))
+            .values(ended_at=utcnow(), end_reason=reason)
+            .execution_options(synchronize_session="fetch")
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def enforce_cap(self, account: Account) -> list[DeviceSession]:
+        """After the cap went down (a plan change), evict the least recently used overflow."""
+        self.lock_account(account.id)
+        active = self.active_sessions(account.id)
+        overflow = len(active) - self.cap_for(account)
+        victims = lru_first(active)[:overflow] if overflow > 0 else []
+        for victim in victims:
+            self._end(victim, EVICTED)
+        return victims
+
+    def purge_ended(self, older_than: timedelta) -> int:
+        """Delete sessions that ended or expired more than ``older_than`` ago."""
+        cutoff = utcnow() - older_than
+        stale = select(DeviceSession.id).where(
+            or_(
+                DeviceSession.ended_at < cutoff,
+                DeviceSession.expires_at < cutoff,
+                DeviceSession.last_seen_at < cutoff - self.policy.idle_timeout,
+            )
+        )
+
+        result = self.session.execute(
+            delete(DeviceSession).where(DeviceSession.id.in_(stale)),
+            execution_options={"synchronize_session": False},
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def _end(self, device: DeviceSession, reason: str) -> None:
+        device.ended_at = utcnow()
+        device.end_reason = reason
+        self.session.flush()
+
+
+_END_MESSAGES = {
+    "session_evicted": "This device was signed out because another device signed in "
+    "at the account's device limit.",
+    "session_revoked": "This device was signed out.",
+    "session_expired": "This session has expired. Sign in again.",
+}
+
+
+def describe(device: DeviceSession, current_id: str | None = None) -> dict[str, Any]:
+    """The public view of a device session."""
+    return {
+        "id": device.id,
+        "device_name": device.device_name,
+        "created_at": device.created_at.isoformat(),
+        "last_seen_at": device.last_seen_at.isoformat(),
+        "current": device.id == current_id,
+    }
+
+
+def _device_name(user_agent: str) -> str:
+    ua = user_agent.lower()
+    browser = next(
+        (name for key, name in _BROWSERS if key in ua), "Browser" if "mozilla" in ua else "Device"
+    )
+    system = next((name for key, name in _SYSTEMS if key in ua), "")
+    return f"{browser} on {system}" if system else browser
+
+
+_BROWSERS = (("edg/", "Edge"), ("firefox", "Firefox"), ("chrome", "Chrome"), ("safari", "Safari"))
+_SYSTEMS = (
+    ("iphone", "iPhone"),
+    ("ipad", "iPad"),
+    ("android", "Android"),
+    ("windows", "Windows"),
+    ("mac os", "macOS"),
+    ("linux", "Linux"),
+)
+
+
+def device_service() -> DeviceService:
+    """The request's DeviceService, built from the app's configuration."""
+    from flask import current_app, g
+
+    from paywall.extensions import db
+
+    if "device_service" not in g:
+        g.device_service = DeviceService(
+            db.session,
+            DevicePolicy.from_config(current_app.config),
+            cap_for=current_app.extensions.get("paywall.device_cap"),
+        )
+    return g.device_service  # type: ignore[no-any-return]

@@ -1,0 +1,121 @@
+"""Queue emails in the caller's transaction; send them after it commits."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from flask import Flask, g
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from paywall.clock import utcnow
+from paywall.outbox.models import OutboxEmail
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class SmtpTransport:
+    """Sends over SMTP; ``smtp://user:pass@host:port`` or ``smtps://`` for implicit TLS."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        parts = urlsplit(url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.starttls = "starttls=1" in parts.query
+        self.timeout = timeout
+
+    def send(self, message: EmailMessage) -> None:
+        cls = smtplib.SMTP_SSL if self.scheme == "smtps" else smtplib.SMTP
+        with cls(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(message)
+
+
+class LogTransport:
+    """Prints each email to the log: what ``make run`` uses, so no mail server is needed."""
+
+    def send(self, message: EmailMessage) -> None:
+        log.info(
+            "email",
+            extra={"to": message["To"], "subject": message["Subject"], "body": message.get_content()},
+        )
+
+
+def transport_for(app: Flask) -> Transport:
+    url = app.config.get("SMTP_URL")
+    return SmtpTransport(url) if url else LogTransport()
+
+
+class Outbox:
+    """Writes emails to the outbox table; the request that wrote them commits them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def enqueue(
+        self, *, kind: str, to: str, subject: str, body: str, dedupe_key: str | None = None
+    ) -> None:
+        """Queue one email. With ``dedupe_key``, a second email with the same key is dropped."""
+        email = OutboxEmail(kind=kind, to=to, subject=subject, body=body, dedupe_key=dedupe_key)
+        if dedupe_key is None:
+            self.session.add(email)
+        else:
+            exists = self.session.scalar(
+                select(OutboxEmail.id).where(OutboxEmail.dedupe_key == dedupe_key)
+            )
+            if exists is not None:
+                return
+            try:
+                with self.session.begin_nested():
+                    self.session.add(email)
+            except IntegrityError:
+                return
+        g.outbox_pending = True
+
+
+def send_pending(session: Session, transport: Transport, sender: str, limit: int = 50) -> int:
+    """Send up to ``limit`` queued emails; returns how many went. Failures stay queued."""
+    sent = 0
+    for _ in range(limit):
+        email = session.scalars(
+            select(OutboxEmail)
+            .where(OutboxEmail.sent_at.is_(None), OutboxEmail.attempts < 10)
+            .order_by(OutboxEmail.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if email is None:
+            session.rollback()
+            break
+        email.attempts += 1
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = email.to
+        message["Subject"] = email.subject
+        message.set_content(email.body)
+        try:
+            transport.send(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            email.last_error = str(exc)[:500]
+            session.commit()
+            log.warning("email not sent, will retry", extra={"email_id": email.id})
+            break
+        email.sent_at = utcnow()
+        session.commit()
+        sent += 1
+    return sent
