@@ -30,5 +30,11 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
-api = Api()
+class PaywallApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api, documenting our error body instead of its own."""
+
+    from paywall.schemas import ApiErrorSchema as ERROR_SCHEMA  # noqa: N811
+
+
+api = PaywallApi()
 csrf = CSRFProtect()

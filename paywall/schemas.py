@@ -11,5 +11,7 @@ class ErrorDetailSchema(ma.Schema):
     fields = ma.fields.Dict(metadata={"description": "Field errors, on 422"})
 
 
-class ErrorSchema(ma.Schema):
+class ApiErrorSchema(ma.Schema):
+    """The one error body of the API."""
+
     error = ma.fields.Nested(ErrorDetailSchema, required=True)

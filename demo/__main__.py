@@ -1,0 +1,110 @@
+"""Start everything a newcomer needs to walk the whole journey in a browser.
+
+Settings already in the environment (``PAYWALL_*``) win over the demo defaults here, so the same
+command runs against PostgreSQL (``PAYWALL_DATABASE_URL``) or a real Stripe test account
+(``PAYWALL_STRIPE_API_KEY`` + ``PAYWALL_STRIPE_WEBHOOK_SECRET``: then no stand-in is started).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_PORT = int(os.environ.get("DEMO_SERVICE_PORT", "8000"))
+STANDIN_PORT = int(os.environ.get("DEMO_STANDIN_PORT", "12111"))
+SITE_PORT = int(os.environ.get("DEMO_SITE_PORT", "8001"))
+BIN = Path(sys.executable).parent
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("PAYWALL_DEMO", "true")
+    env.setdefault("PAYWALL_PUBLIC_URL", f"http://127.0.0.1:{SERVICE_PORT}")
+    env.setdefault("PAYWALL_SITE_URL", f"http://127.0.0.1:{SITE_PORT}")
+    use_standin = "PAYWALL_STRIPE_API_KEY" not in env
+    if use_standin:
+        env["PAYWALL_STRIPE_API_KEY"] = "sk_test_standin_" + secrets.token_hex(12)
+        env["PAYWALL_STRIPE_WEBHOOK_SECRET"] = "whsec_standin_" + secrets.token_hex(16)
+        env["PAYWALL_STRIPE_API_BASE"] = f"http://127.0.0.1:{STANDIN_PORT}"
+    (ROOT / "instance").mkdir(exist_ok=True)
+    flask = [str(BIN / "flask"), "--app", "wsgi"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
+
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        if use_standin:
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "stripe_standin", "--port", str(STANDIN_PORT),
+                 "--api-key", env["PAYWALL_STRIPE_API_KEY"],
+                 "--webhook-secret", env["PAYWALL_STRIPE_WEBHOOK_SECRET"],
+                 "--webhook-url", f"http://127.0.0.1:{SERVICE_PORT}/api/v1/stripe/webhook"],
+                cwd=ROOT, env=env,
+            ))
+            wait_until_up(f"http://127.0.0.1:{STANDIN_PORT}/_standin/clock")
+            subprocess.run([*flask, "billing", "create-demo-catalogue"], cwd=ROOT, env=env,
+                           check=True)
+        children.append(subprocess.Popen(
+            [str(BIN / "gunicorn"), "--workers", "2", "--threads", "4",
+             "--bind", f"127.0.0.1:{SERVICE_PORT}", "--access-logfile", "-", "wsgi:app"],
+            cwd=ROOT, env=env,
+        ))
+        wait_until_up(f"http://127.0.0.1:{SERVICE_PORT}/healthz")
+        site_env = {**env, "ARTICLE_SITE_PAYWALL_URL": env["PAYWALL_PUBLIC_URL"]}
+        children.append(subprocess.Popen(
+            [str(BIN / "flask"), "--app", "article_site", "run", "--port", str(SITE_PORT)],
+            cwd=ROOT, env=site_env,
+        ))
+        wait_until_up(f"http://127.0.0.1:{SITE_PORT}/healthz")
+        print_banner(use_standin)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback only
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"demo: {url} did not come up")
+
+
+def print_banner(use_standin: bool) -> None:
+    lines = [
+        "",
+        "  The paywall demo is running. Open:",
+        f"    News site (start here)   http://127.0.0.1:{SITE_PORT}/",
+        f"    Paywall service          http://127.0.0.1:{SERVICE_PORT}/",
+        f"    API document             http://127.0.0.1:{SERVICE_PORT}/api/v1/openapi.json",
+    ]
+    if use_standin:
+        lines += [
+            f"    Stripe stand-in          http://127.0.0.1:{STANDIN_PORT}/",
+            "  Pay with the test card 4242 4242 4242 4242 (4000 0000 0000 0341 is declined).",
+        ]
+    lines += ["  Emails are printed to this log. Stop with Ctrl-C.", ""]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

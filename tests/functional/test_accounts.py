@@ -1,0 +1,176 @@
+"""Sign-up, verification, password reset through the API, with emails read from real SMTP."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from tests.conftest import PASSWORD, AuthActions, Mailbox, body_of, link_from
+
+
+def test_signup_sends_verification_and_account_starts_unverified(
+    client, auth: AuthActions, mailbox: Mailbox
+) -> None:
+    response = client.post(
+        "/api/v1/accounts", json={"email": "New.Reader@Example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 202
+    [message] = mailbox.wait_for(1)
+    assert message["To"] == "new.reader@example.com"
+    assert "https://paywall.test/verify-email?token=" in body_of(message)
+
+    browser = auth.browser("new.reader@example.com")
+    account = browser.get("/api/v1/account").get_json()
+    assert account["email"] == "new.reader@example.com"
+    assert account["email_verified"] is False
+    assert set(account) >= {"id", "email", "email_verified", "created_at"}
+
+    token = link_from(message, "/verify-email")
+    verified = client.post("/api/v1/email-verifications", json={"token": token})
+    assert verified.status_code == 200
+    assert browser.get("/api/v1/account").get_json()["email_verified"] is True
+
+    reused = client.post("/api/v1/email-verifications", json={"token": token})
+    assert reused.status_code == 400
+    assert reused.get_json()["error"]["code"] == "token_used"
+
+
+def test_signup_response_is_identical_for_registered_and_new_addresses(
+    client, reader: str, mailbox: Mailbox
+) -> None:
+    mailbox.wait_for(1)
+    mailbox.clear()
+    taken = client.post("/api/v1/accounts", json={"email": reader, "password": PASSWORD + "x"})
+    fresh = client.post(
+        "/api/v1/accounts", json={"email": "other@example.com", "password": PASSWORD}
+    )
+    assert taken.status_code == fresh.status_code == 202
+    assert taken.get_json() == fresh.get_json()
+    messages = mailbox.wait_for(2)
+    subjects = {m["To"]: m["Subject"] for m in messages}
+    assert subjects[reader] == "Someone tried to sign up with your address"
+    assert subjects["other@example.com"] == "Confirm your email address"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not-an-email", "password": PASSWORD}, "email"),
+        ({"email": "a@example.com", "password": "short"}, "password"),
+        ({"email": "a@example.com", "password": "password123"}, "password"),
+        ({"email": "a@example.com", "password": "x" * 1025}, "password"),
+        ({"email": "a@example.com"}, "password"),
+        ({"email": "a@example.com", "password": PASSWORD, "admin": True}, "admin"),
+        ({"email": 5, "password": PASSWORD}, "email"),
+    ],
+)
+def test_signup_refuses_bad_input_with_field_errors_and_writes_nothing(
+    client, app: Flask, body: dict, field: str
+) -> None:
+    response = client.post("/api/v1/accounts", json=body)
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["fields"]
+    from paywall.accounts.models import Account
+    from paywall.extensions import db
+
+    with app.app_context():
+        assert db.session.query(Account).count() == 0
+
+
+def test_long_password_is_never_truncated(client, auth: AuthActions) -> None:
+    long_password = "p" * 63 + "-a-very-long-passphrase-" + "q" * 100
+    auth.sign_up("long@example.com", long_password)
+    _browser, ok = auth.log_in("long@example.com", long_password)
+    assert ok.status_code == 201
+    _browser, cut = auth.log_in("long@example.com", long_password[:72])
+    assert cut.status_code == 401
+
+
+def test_password_reset_signs_out_every_device_and_tells_the_reader(
+    client, auth: AuthActions, reader: str, mailbox: Mailbox
+) -> None:
+    laptop = auth.browser(name="Laptop")
+    phone = auth.browser(name="Phone")
+    mailbox.wait_for(1)
+    mailbox.clear()
+
+    assert client.post("/api/v1/password-resets", json={"email": reader}).status_code == 202
+    [message] = mailbox.wait_for(1)
+    token = link_from(message, "/reset-password")
+
+    done = client.post(
+        "/api/v1/password-resets/confirm", json={"token": token, "password": "a new passphrase 42"}
+    )
+    assert done.status_code == 200
+    for browser in (laptop, phone):
+        after = browser.get("/api/v1/sessions")
+        assert after.status_code == 401
+        assert after.get_json()["error"]["code"] == "session_revoked"
+    notice = mailbox.wait_for(2)[1]
+    assert notice["Subject"] == "Your password was changed"
+
+    _b, old = auth.log_in(reader, PASSWORD)
+    assert old.status_code == 401
+    _b, new = auth.log_in(reader, "a new passphrase 42")
+    assert new.status_code == 201
+
+    again = client.post(
+        "/api/v1/password-resets/confirm", json={"token": token, "password": "another one 4242"}
+    )
+    assert again.status_code == 400
+    assert again.get_json()["error"]["code"] in ("token_used", "token_invalid")
+
+
+def test_reset_request_is_identical_for_unknown_addresses(
+    client, reader: str, mailbox: Mailbox
+) -> None:
+    mailbox.wait_for(1)
+    mailbox.clear()
+    known = client.post("/api/v1/password-resets", json={"email": reader})
+    unknown = client.post("/api/v1/password-resets", json={"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.get_json() == unknown.get_json()
+    mailbox.wait_for(1)
+    assert mailbox.to("nobody@example.com") == []
+
+
+def test_tokens_refused_when_expired_or_for_another_purpose(
+    app: Flask, client, reader: str, mailbox: Mailbox
+) -> None:
+    [verify_mail] = mailbox.wait_for(1)
+    verify_token = link_from(verify_mail, "/verify-email")
+    # A verification token is not a reset token (separate salts).
+    wrong = client.post(
+        "/api/v1/password-resets/confirm",
+        json={"token": verify_token, "password": "a new passphrase 42"},
+    )
+    assert wrong.status_code == 400
+    assert wrong.get_json()["error"]["code"] == "token_invalid"
+
+    app.config["VERIFY_TOKEN_MAX_AGE"] = -1  # every token is now past its max_age
+    expired = client.post("/api/v1/email-verifications", json={"token": verify_token})
+    assert expired.status_code == 400
+    assert expired.get_json()["error"]["code"] == "token_expired"
+
+    tampered = client.post("/api/v1/email-verifications", json={"token": verify_token[:-2] + "AA"})
+    assert tampered.get_json()["error"]["code"] in ("token_invalid", "token_expired")
+
+
+def test_links_use_public_url_not_the_host_header(client, mailbox: Mailbox) -> None:
+    client.post(
+        "/api/v1/accounts",
+        json={"email": "host@example.com", "password": PASSWORD},
+        headers={"Host": "evil.example"},
+    )
+    [message] = mailbox.wait_for(1)
+    assert "evil.example" not in body_of(message)
+    assert "https://paywall.test/verify-email?token=" in body_of(message)
+
+
+def test_resend_verification(auth: AuthActions, reader: str, mailbox: Mailbox) -> None:
+    mailbox.wait_for(1)
+    browser = auth.browser()
+    assert browser.post("/api/v1/account/verification-email").status_code == 202
+    assert len(mailbox.wait_for(2)) == 2

@@ -1,0 +1,55 @@
+"""The app refuses unsafe configuration outside demo mode, naming the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from paywall import create_app
+from paywall.config import DEMO_SECRET, ConfigError
+
+SAFE = {
+    "DATABASE_URL": "sqlite://",
+    "SECRET_KEY": "s" * 40,
+    "ENTITLEMENT_KEYS": ["k" * 40],
+    "STRIPE_API_KEY": "sk_test_fake",
+    "STRIPE_WEBHOOK_SECRET": "whsec_fake",
+    "SMTP_URL": "smtp://127.0.0.1:2525",
+}
+
+
+def test_safe_production_config_starts() -> None:
+    app = create_app(SAFE)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        ({"SECRET_KEY": None}, "PAYWALL_SECRET_KEY"),
+        ({"SECRET_KEY": DEMO_SECRET}, "PAYWALL_SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "PAYWALL_SECRET_KEY"),
+        ({"ENTITLEMENT_KEYS": []}, "PAYWALL_ENTITLEMENT_KEYS"),
+        ({"STRIPE_WEBHOOK_SECRET": []}, "PAYWALL_STRIPE_WEBHOOK_SECRET"),
+        ({"DEVICE_POLICY": "random"}, "PAYWALL_DEVICE_POLICY"),
+        ({"MAX_DEVICES": 0}, "PAYWALL_MAX_DEVICES"),
+    ],
+)
+def test_unsafe_config_is_refused_naming_the_setting(change: dict, setting: str) -> None:
+    with pytest.raises(ConfigError, match=setting):
+        create_app({**SAFE, **change})
+
+
+def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYWALL_MAX_DEVICES", "3")
+    monkeypatch.setenv("PAYWALL_DEVICE_POLICY", "evict_lru")
+    monkeypatch.setenv("PAYWALL_ENTITLEMENT_KEYS", "new" + "n" * 40 + ",old" + "o" * 40)
+    app = create_app({k: v for k, v in SAFE.items() if k != "ENTITLEMENT_KEYS"})
+    assert app.config["MAX_DEVICES"] == 3
+    assert app.config["DEVICE_POLICY"] == "evict_lru"
+    assert app.config["ENTITLEMENT_KEYS"][0].startswith("new")
+
+
+def test_demo_mode_starts_without_secrets(tmp_path) -> None:
+    app = create_app({"DEMO": True, "DATABASE_URL": f"sqlite:///{tmp_path}/demo.sqlite3"})
+    assert app.config["SECRET_KEY"] == DEMO_SECRET
+    assert app.config["SESSION_COOKIE_SECURE"] is False
