@@ -49,26 +49,33 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_billing(app: Flask) -> None:
-    from paywall.accounts.views import blp  # noqa: F401 - imported for side effects above
+    """Billing plugs into accounts and devices here, the one place that knows both."""
+    from paywall.billing import cli, pages
+    from paywall.billing import views as billing_views
+    from paywall.billing.services import billing_service
+    from paywall.extensions import api, csrf
 
-    app.extensions.setdefault("paywall.describe_account", _describe_account_without_billing)
+    api.register_blueprint(billing_views.blp)
+    csrf.exempt(billing_views.blp)
+    app.register_blueprint(pages.bp)
+    cli.init_app(app)
+    from paywall.entitlements import views as entitlement_views
+
+    api.register_blueprint(entitlement_views.blp)
+    csrf.exempt(entitlement_views.blp)
+    app.extensions["paywall.describe_account"] = lambda a: billing_service().describe_account(a)
+    app.extensions["paywall.device_cap"] = lambda a: billing_service().cap_for(a)
+    app.extensions["paywall.list_plans"] = _plans_or_nothing
 
 
-def _describe_account_without_billing(account: Any) -> dict[str, Any]:
-    from flask import current_app
+def _plans_or_nothing() -> list[Any]:
+    from paywall.billing.services import billing_service
+    from paywall.errors import UpstreamError
 
-    return {
-        "id": account.id,
-        "email": account.email,
-        "email_verified": account.email_verified,
-        "created_at": account.created_at.isoformat(),
-        "subscription": None,
-        "entitlements": {
-            "plan": None,
-            "features": [],
-            "max_devices": current_app.config["MAX_DEVICES"],
-        },
-    }
+    try:
+        return billing_service()._stripe(billing_service().plans)
+    except UpstreamError:
+        return []
 
 
 def _migrations_dir() -> str:

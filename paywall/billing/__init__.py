@@ -1,0 +1,1 @@
+"""Premium plans on Stripe: catalogue, checkout, portal, webhooks, access rules, reconcile."""

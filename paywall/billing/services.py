@@ -1,0 +1,511 @@
+"""Billing rules: plans, the reader's Stripe customer, checkout, portal, syncing subscriptions
+from Stripe, refunds and disputes, reconcile. Flushes; the request (or CLI command) commits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paywall.accounts.models import Account
+from paywall.billing.access import (
+    Access,
+    PlanGrant,
+    SubscriptionState,
+    access_from_subscription,
+)
+from paywall.billing.gateway import (
+    OWNER_KEY,
+    StripeGateway,
+    StripeRefused,
+    StripeUnavailable,
+    idempotency_key,
+)
+from paywall.billing.models import Customer, Plan, Subscription
+from paywall.clock import utcnow
+from paywall.devices.services import DeviceService
+from paywall.errors import Conflict, NotFound, PaywallError, UpstreamError
+from paywall.outbox.services import Outbox
+
+log = logging.getLogger(__name__)
+
+LIVE_STATUSES = ("active", "trialing", "past_due")
+CHECKOUT_REUSE_WINDOW = timedelta(minutes=30)
+
+
+class PaymentProviderError(PaywallError):
+    code, status, message = "payment_provider_error", 502, "Stripe refused the request."
+
+
+@dataclass(frozen=True)
+class BillingSettings:
+    public_url: str
+    site_url: str
+    grace: timedelta
+    default_max_devices: int
+    refund_ends_access: bool
+    dispute_ends_access: bool
+    plans_ttl: timedelta
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BillingSettings:
+        return cls(
+            public_url=config["PUBLIC_URL"].rstrip("/"),
+            site_url=config["SITE_URL"].rstrip("/"),
+            grace=timedelta(days=float(config["PAST_DUE_GRACE_DAYS"])),
+            default_max_devices=int(config["MAX_DEVICES"]),
+            refund_ends_access=bool(config["REFUND_ENDS_ACCESS"]),
+            dispute_ends_access=bool(config["DISPUTE_ENDS_ACCESS"]),
+            plans_ttl=timedelta(seconds=int(config["PLANS_CACHE_TTL"])),
+        )
+
+
+def from_unix(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value else None
+
+
+def plan_from_price(price: dict[str, Any]) -> dict[str, Any]:
+    """The plan columns for a Stripe Price with its Product expanded."""
+    product = price.get("product") or {}
+    if isinstance(product, str):
+        product = {"id": product}
+    metadata = product.get("metadata") or {}
+    features = [f.strip() for f in str(metadata.get("entitlements", "")).split(",") if f.strip()]
+    raw_max = str(metadata.get("max_devices", "")).strip()
+    recurring = price.get("recurring") or {}
+    return {
+        "price_id": price["id"],
+        "lookup_key": price.get("lookup_key"),
+        "product_id": product.get("id", ""),
+        "name": product.get("name") or price.get("nickname") or price.get("lookup_key") or "Plan",
+        "amount": price.get("unit_amount"),
+        "currency": price.get("currency", "usd"),
+        "interval": recurring.get("interval", "month"),
+        "interval_count": int(recurring.get("interval_count") or 1),
+        "features": features,
+        "max_devices": int(raw_max) if raw_max.isdigit() and int(raw_max) > 0 else None,
+        "active": bool(price.get("active", True)) and bool(product.get("active", True)),
+    }
+
+
+def subscription_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The columns we keep from a Stripe Subscription (current API: periods on the items)."""
+    items = (data.get("items") or {}).get("data") or [{}]
+    item = items[0]
+    price = item.get("price") or {}
+    period_end = item.get("current_period_end") or data.get("current_period_end")
+    latest_invoice = data.get("latest_invoice")
+    if isinstance(latest_invoice, dict):
+        latest_invoice = latest_invoice.get("id")
+    customer = data.get("customer")
+    return {
+        "stripe_customer_id": customer["id"] if isinstance(customer, dict) else customer,
+        "price_id": price.get("id") if isinstance(price, dict) else price,
+        "status": data["status"],
+        "current_period_end": from_unix(period_end),
+        "cancel_at_period_end": bool(data.get("cancel_at_period_end")),
+        "cancel_at": from_unix(data.get("cancel_at")),
+        "latest_invoice_id": latest_invoice,
+    }
+
+
+class BillingService:
+    """Every billing rule. Talks to Stripe only through ``StripeGateway``."""
+
+    def __init__(
+        self,
+        session: Session,
+        gateway: StripeGateway,
+        devices: DeviceService,
+        outbox: Outbox,
+        settings: BillingSettings,
+    ) -> None:
+        self.session = session
+        self.gateway = gateway
+        self.devices = devices
+        self.outbox = outbox
+        self.settings = settings
+
+    # -- plans -------------------------------------------------------------------------------
+    def plans(self) -> list[Plan]:
+        """Active plans, from the local cache; refreshed from Stripe when stale or empty."""
+        cached = list(self.session.scalars(select(Plan).order_by(Plan.amount)).all())
+        fresh = cached and all(
+            utcnow() - p.refreshed_at < self.settings.plans_ttl for p in cached
+        )
+        if not fresh:
+            try:
+                cached = self.sync_plans()
+            except StripeUnavailable:
+                if not cached:
+                    raise
+                log.warning("serving cached plans: Stripe unavailable")
+        return sorted(
+            (p for p in cached if p.active and p.lookup_key),
+            key=lambda p: (p.amount or 0, p.lookup_key or ""),
+        )
+
+    def sync_plans(self) -> list[Plan]:
+        """Re-read every recurring price from Stripe into the cache."""
+        seen: set[str] = set()
+        now = utcnow()
+        for price in self.gateway.list_recurring_prices():
+            self._upsert_plan(plan_from_price(price), now)
+            seen.add(price["id"])
+        for stale in self.session.scalars(select(Plan).where(Plan.price_id.not_in(seen or {""}))):
+            stale.active = False
+            stale.refreshed_at = now
+        self.session.flush()
+        return list(self.session.scalars(select(Plan)).all())
+
+    def _upsert_plan(self, values: dict[str, Any], now: datetime) -> Plan:
+        plan = self.session.get(Plan, values["price_id"])
+        if plan is None:
+            if values["lookup_key"]:
+                # A lookup_key moved to a new price (transfer_lookup_key): free it first.
+                for other in self.session.scalars(
+                    select(Plan).where(Plan.lookup_key == values["lookup_key"])
+                ):
+                    other.lookup_key = None
+            plan = Plan(**values, refreshed_at=now)
+            self.session.add(plan)
+        else:
+            for key, value in values.items():
+                setattr(plan, key, value)
+            plan.refreshed_at = now
+        self.session.flush()
+        return plan
+
+    def plan_by_lookup_key(self, lookup_key: str) -> Plan:
+        for plan in self.plans():
+            if plan.lookup_key == lookup_key:
+                return plan
+        raise NotFound(f"No plan called {lookup_key!r}.", code="unknown_plan")
+
+    def plan_by_price(self, price_id: str | None) -> Plan | None:
+        if not price_id:
+            return None
+        plan = self.session.get(Plan, price_id)
+        if plan is None:
+            self.sync_plans()
+            plan = self.session.get(Plan, price_id)
+        return plan
+
+    # -- access ------------------------------------------------------------------------------
+    def current_subscription(self, account_id: str) -> Subscription | None:
+        """The subscription that decides access: a live one if any, else the latest."""
+        subs = self.session.scalars(
+            select(Subscription).where(Subscription.account_id == account_id)
+        ).all()
+        if not subs:
+            return None
+        return max(subs, key=lambda s: (s.status in LIVE_STATUSES, s.created_at, s.id))
+
+    def access_for(self, account: Account, now: datetime | None = None) -> Access:
+        sub = self.current_subscription(account.id)
+        state = None
+        if sub is not None:
+            plan = self.session.get(Plan, sub.price_id) if sub.price_id else None
+            state = SubscriptionState(
+                status=sub.status,
+                plan=PlanGrant(plan.lookup_key, plan.name, tuple(plan.features), plan.max_devices)
+                if plan
+                else None,
+                current_period_end=sub.current_period_end,
+                cancel_at_period_end=sub.cancel_at_period_end,
+                past_due_since=sub.past_due_since,
+                revoked_reason=sub.revoked_reason,
+            )
+        return access_from_subscription(
+            state,
+            now=now or utcnow(),
+            grace=self.settings.grace,
+            default_max_devices=self.settings.default_max_devices,
+        )
+
+    def cap_for(self, account: Account) -> int:
+        return self.access_for(account).max_devices
+
+    def describe_account(self, account: Account) -> dict[str, Any]:
+        sub = self.current_subscription(account.id)
+        access = self.access_for(account)
+        plan = self.session.get(Plan, sub.price_id) if sub and sub.price_id else None
+        return {
+            "id": account.id,
+            "email": account.email,
+            "email_verified": account.email_verified,
+            "created_at": account.created_at.isoformat(),
+            "subscription": None
+            if sub is None
+            else {
+                "plan": plan.lookup_key if plan else None,
+                "plan_name": plan.name if plan else None,
+                "status": sub.status,
+                "current_period_end": _iso(sub.current_period_end),
+                "cancel_at_period_end": sub.cancel_at_period_end,
+                "access_until": _iso(access.until) if access.entitled else None,
+            },
+            "entitlements": {
+                "plan": access.plan,
+                "features": list(access.features),
+                "max_devices": access.max_devices,
+                "reason": access.reason,
+            },
+        }
+
+    # -- checkout and portal -------------------------------------------------------------------
+    def ensure_customer(self, account: Account) -> Customer:
+        """The reader's Stripe Customer, created once (idempotently) and remembered."""
+        customer = self.session.get(Customer, account.id)
+        if customer is not None and customer.deleted_at is None:
+            return customer
+        suffix = "" if customer is None else f"-{customer.stripe_customer_id}"
+        created = self._stripe(
+            lambda: self.gateway.create_customer(account.id + suffix, account.email)
+        )
+        if customer is None:
+            customer = Customer(account_id=account.id, stripe_customer_id=created["id"])
+            self.session.add(customer)
+        else:
+            customer.stripe_customer_id, customer.deleted_at = created["id"], None
+        self.session.flush()
+        return customer
+
+    def checkout(self, account: Account, lookup_key: str) -> str:
+        """The URL of a Checkout Session for ``lookup_key``; a double click gets the same one."""
+        self.devices.lock_account(account.id)  # one checkout at a time per reader
+        plan = self._stripe(lambda: self.plan_by_lookup_key(lookup_key))
+        sub = self.current_subscription(account.id)
+        if sub is not None and sub.status in LIVE_STATUSES:
+            raise Conflict(
+                "You already have a subscription. Manage it in the billing portal.",
+                code="subscription_exists",
+            )
+        customer = self.ensure_customer(account)
+        window = int(utcnow().timestamp() // CHECKOUT_REUSE_WINDOW.total_seconds())
+        key = idempotency_key("checkout", account.id, plan.price_id, str(window))
+        params = {
+            "mode": "subscription",
+            "customer": customer.stripe_customer_id,
+            "client_reference_id": account.id,
+            "line_items": [{"price": plan.price_id, "quantity": 1}],
+            "success_url": self.settings.public_url
+            + "/billing/return?session_id={CHECKOUT_SESSION_ID}",
+            "cancel_url": self.settings.site_url + "/?" + urlencode({"checkout": "canceled"}),
+            "metadata": {OWNER_KEY: account.id},
+            "subscription_data": {"metadata": {OWNER_KEY: account.id}},
+        }
+        session = self._stripe(lambda: self.gateway.create_checkout_session(params, key))
+        return str(session["url"])
+
+    def portal(self, account: Account, return_url: str | None = None) -> str:
+        customer = self.session.get(Customer, account.id)
+        if customer is None or customer.deleted_at is not None:
+            raise NotFound("You have no billing account yet. Subscribe first.",
+                           code="no_billing_account")
+        portal = self._stripe(
+            lambda: self.gateway.create_portal_session(
+                customer.stripe_customer_id, return_url or self.settings.public_url + "/"
+            )
+        )
+        return str(portal["url"])
+
+    def complete_checkout(self, account: Account, session_id: str) -> Subscription | None:
+        """After the redirect back from Checkout: ask Stripe (never trust the redirect) whether
+        this reader's session is paid, and if so sync its subscription now."""
+        session = self._stripe(lambda: self.gateway.retrieve_checkout_session(session_id))
+        if session.get("client_reference_id") != account.id:
+            raise NotFound("No such checkout session.", code="unknown_checkout_session")
+        if session.get("status") != "complete" or not session.get("subscription"):
+            return None
+        sub_id = session["subscription"]
+        return self.sync_subscription(sub_id if isinstance(sub_id, str) else sub_id["id"])
+
+    # -- syncing from Stripe -------------------------------------------------------------------
+    def owner_of_customer(self, customer_id: str | None) -> str | None:
+        """The account that owns a Stripe customer, adopting it by its metadata if needed."""
+        if not customer_id:
+            return None
+        row = self.session.scalar(
+            select(Customer).where(Customer.stripe_customer_id == customer_id)
+        )
+        if row is not None:
+            return row.account_id
+        customer = self.gateway.retrieve_customer(customer_id)
+        account_id = (customer.get("metadata") or {}).get(OWNER_KEY)
+        if not account_id or self.session.get(Account, account_id) is None:
+            return None
+        existing = self.session.get(Customer, account_id)
+        if existing is None:
+            self.session.add(Customer(account_id=account_id, stripe_customer_id=customer_id))
+        else:
+            existing.stripe_customer_id, existing.deleted_at = customer_id, None
+        self.session.flush()
+        return str(account_id)
+
+    def sync_subscription(self, subscription_id: str) -> Subscription | None:
+        """Fetch the subscription from Stripe and store its current state; None if not ours."""
+        data = self.gateway.retrieve_subscription(subscription_id)
+        return self.apply_subscription(data)
+
+    def apply_subscription(self, data: dict[str, Any]) -> Subscription | None:
+        fields = subscription_fields(data)
+        account_id = self.owner_of_customer(fields["stripe_customer_id"])
+        if account_id is None:
+            return None
+        account = self.devices.lock_account(account_id)
+        now = utcnow()
+        sub = self.session.get(Subscription, data["id"])
+        if sub is None:
+            sub = Subscription(id=data["id"], account_id=account_id, created_at=now, **fields)
+            self.session.add(sub)
+        else:
+            if fields["latest_invoice_id"] != sub.latest_invoice_id:
+                sub.revoked_invoice_id = sub.revoked_reason = None  # a newer invoice was paid
+            for key, value in fields.items():
+                setattr(sub, key, value)
+        if sub.status == "past_due":
+            sub.past_due_since = sub.past_due_since or now
+        else:
+            sub.past_due_since = None
+        sub.synced_at = now
+        self.plan_by_price(sub.price_id)
+        self.session.flush()
+        self.devices.enforce_cap(account)
+        return sub
+
+    def revoke_for_charge(self, charge: dict[str, Any], reason: str) -> Subscription | None:
+        """A full refund or a dispute of the invoice that paid for the current period ends
+        access (if configured)."""
+        enabled = (
+            self.settings.refund_ends_access
+            if reason == "refunded"
+            else self.settings.dispute_ends_access
+        )
+        if not enabled:
+            return None
+        account_id = self.owner_of_customer(_id(charge.get("customer")))
+        if account_id is None:
+            return None
+        sub = self.current_subscription(account_id)
+        if sub is None:
+            return None
+        sub = self.sync_subscription(sub.id) or sub
+        intent = _id(charge.get("payment_intent"))
+        if not sub.latest_invoice_id or not intent:
+            return None
+        if intent not in self.gateway.invoice_payment_intents(sub.latest_invoice_id):
+            return None  # an older invoice: the current period is still paid for
+        sub.revoked_invoice_id = sub.latest_invoice_id
+        sub.revoked_reason = reason
+        self.session.flush()
+        return sub
+
+    def customer_deleted(self, customer_id: str) -> None:
+        row = self.session.scalar(
+            select(Customer).where(Customer.stripe_customer_id == customer_id)
+        )
+        if row is None:
+            return
+        row.deleted_at = utcnow()
+        for sub in self.session.scalars(
+            select(Subscription).where(Subscription.stripe_customer_id == customer_id)
+        ):
+            if sub.status not in ("canceled", "incomplete_expired"):
+                sub.status = "canceled"
+        self.session.flush()
+
+    # -- reconcile -----------------------------------------------------------------------------
+    def reconcile(
+        self, progress: Callable[[Iterable[Customer]], Iterable[Customer]] = lambda x: x
+    ) -> list[str]:
+        """Re-read every customer's subscriptions from Stripe and correct local state.
+        Returns a line per change."""
+        changes: list[str] = []
+        customers = list(self.session.scalars(select(Customer).order_by(Customer.account_id)))
+        for customer in progress(customers):
+            if customer.deleted_at is not None:
+                continue
+            for data in self.gateway.list_subscriptions(customer.stripe_customer_id):
+                before = self.session.get(Subscription, data["id"])
+                old = (before.status, before.price_id, before.cancel_at_period_end) if before else None
+                sub = self.apply_subscription(data)
+                if sub is None:
+                    continue
+                new = (sub.status, sub.price_id, sub.cancel_at_period_end)
+                if old != new:
+                    changes.append(
+                        f"{customer.account_id} {sub.id}: {_fmt(old)} -> {_fmt(new)}"
+                    )
+        return changes
+
+    # -- emails ------------------------------------------------------------------------------
+    def notify(self, account_id: str, kind: str, subject: str, body: str, dedupe_key: str) -> None:
+        account = self.session.get(Account, account_id)
+        if account is not None:
+            self.outbox.enqueue(
+                kind=kind, to=account.email, subject=subject, body=body, dedupe_key=dedupe_key
+            )
+
+    def _stripe(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except StripeUnavailable as exc:
+            raise UpstreamError(
+                "Stripe is unavailable right now; nothing was charged. Try again in a moment."
+            ) from exc
+        except StripeRefused as exc:
+            raise PaymentProviderError(f"Stripe refused the request: {exc}") from exc
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _fmt(state: tuple[Any, ...] | None) -> str:
+    if state is None:
+        return "(missing)"
+    status, price, cancel = state
+    return f"{status} {price}{' cancel_at_period_end' if cancel else ''}"
+
+
+def billing_service() -> BillingService:
+    """The request's BillingService, built from the app's configuration."""
+    from flask import current_app, g
+
+    from paywall.devices.services import device_service
+    from paywall.extensions import db
+
+    if "billing_service" not in g:
+        gateway = current_app.extensions.get("paywall.gateway")
+        if gateway is None:
+            gateway = current_app.extensions["paywall.gateway"] = gateway_for(current_app.config)
+        g.billing_service = BillingService(
+            db.session,
+            gateway,
+            device_service(),
+            Outbox(db.session),
+            BillingSettings.from_config(current_app.config),
+        )
+    return g.billing_service  # type: ignore[no-any-return]
+
+
+def gateway_for(config: dict[str, Any]) -> StripeGateway:
+    return StripeGateway(
+        config["STRIPE_API_KEY"] or "sk_test_not_configured",
+        api_base=config["STRIPE_API_BASE"],
+        timeout=float(config["STRIPE_TIMEOUT"]),
+        max_network_retries=int(config["STRIPE_MAX_NETWORK_RETRIES"]),
+    )

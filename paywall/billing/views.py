@@ -1,0 +1,132 @@
+"""The billing JSON API and the Stripe webhook endpoint: thin views over the services."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app, request
+from flask_login import current_user, login_required
+from flask_smorest import Blueprint
+
+from paywall.billing.gateway import SignatureInvalid, StripeGateway
+from paywall.billing.schemas import (
+    CheckoutRequestSchema,
+    PlanListSchema,
+    PortalRequestSchema,
+    UrlSchema,
+    WebhookResultSchema,
+)
+from paywall.billing.services import billing_service
+from paywall.billing.webhooks import WebhookService
+from paywall.errors import PaywallError
+from paywall.extensions import db
+from paywall.schemas import ApiErrorSchema
+
+log = logging.getLogger(__name__)
+blp = Blueprint("billing", __name__, url_prefix="/api/v1", description="Plans and billing")
+
+
+def plan_view(plan: Any, default_max_devices: int) -> dict[str, Any]:
+    return {
+        "lookup_key": plan.lookup_key,
+        "name": plan.name,
+        "amount": plan.amount,
+        "currency": plan.currency,
+        "interval": plan.interval,
+        "interval_count": plan.interval_count,
+        "entitlements": list(plan.features),
+        "max_devices": plan.max_devices or default_max_devices,
+    }
+
+
+@blp.route("/plans", methods=["GET"])
+@blp.response(200, PlanListSchema)
+@blp.alt_response(503, schema=ApiErrorSchema, description="Stripe unavailable, nothing cached")
+def list_plans() -> dict[str, Any]:
+    """The premium plans: Stripe prices with a lookup_key, cached locally."""
+    billing = billing_service()
+    plans = billing._stripe(billing.plans)
+    db.session.commit()
+    default = current_app.config["MAX_DEVICES"]
+    return {"plans": [plan_view(p, default) for p in plans]}
+
+
+@blp.route("/billing/checkout", methods=["POST"])
+@login_required
+@blp.arguments(CheckoutRequestSchema)
+@blp.response(201, UrlSchema)
+@blp.alt_response(404, schema=ApiErrorSchema, description="unknown_plan")
+@blp.alt_response(409, schema=ApiErrorSchema, description="subscription_exists")
+@blp.alt_response(502, schema=ApiErrorSchema, description="payment_provider_error")
+@blp.alt_response(503, schema=ApiErrorSchema, description="payment_provider_unavailable")
+def checkout(body: dict[str, Any]) -> dict[str, str]:
+    """Start Stripe Checkout for a plan; open the returned URL."""
+    url = billing_service().checkout(current_user, body["plan"])
+    db.session.commit()
+    return {"url": url}
+
+
+@blp.route("/billing/portal", methods=["POST"])
+@login_required
+@blp.arguments(PortalRequestSchema)
+@blp.response(201, UrlSchema)
+@blp.alt_response(404, schema=ApiErrorSchema, description="no_billing_account")
+@blp.alt_response(503, schema=ApiErrorSchema, description="payment_provider_unavailable")
+def portal(body: dict[str, Any]) -> dict[str, str]:
+    """Open Stripe's billing portal (cancel, change plan, update card, invoices)."""
+    return_url = body.get("return_url")
+    if return_url and not allowed_return_url(return_url):
+        raise PaywallError("return_url must be on this service or the news site.",
+                           code="validation_error", status=422,
+                           extra={"fields": {"return_url": ["Not an allowed address."]}})
+    url = billing_service().portal(current_user, return_url)
+    db.session.commit()
+    return {"url": url}
+
+
+def allowed_return_url(url: str) -> bool:
+    target = urlsplit(url)
+    for allowed in (current_app.config["PUBLIC_URL"], current_app.config["SITE_URL"]):
+        base = urlsplit(allowed)
+        if (target.scheme, target.netloc) == (base.scheme, base.netloc):
+            return True
+    return False
+
+
+@blp.route("/stripe/webhook", methods=["POST"])
+@blp.response(200, WebhookResultSchema)
+@blp.alt_response(400, schema=ApiErrorSchema, description="invalid_signature")
+@blp.alt_response(500, schema=ApiErrorSchema, description="Not applied; Stripe will retry")
+def stripe_webhook() -> dict[str, Any]:
+    """Stripe's webhook endpoint: verifies the signature on the raw body, stores the event
+    once and applies it in the same transaction."""
+    request.max_content_length = current_app.config["WEBHOOK_MAX_CONTENT_LENGTH"]
+    payload = request.get_data(cache=False)
+    try:
+        event = StripeGateway.verify_event(
+            payload,
+            request.headers.get("Stripe-Signature"),
+            current_app.config["STRIPE_WEBHOOK_SECRET"],
+        )
+    except SignatureInvalid as exc:
+        log.warning("webhook refused", extra={"reason": str(exc)})
+        raise PaywallError("The Stripe-Signature header does not verify.",
+                           code="invalid_signature", status=400) from exc
+    service = WebhookService(db.session, billing_service())
+    try:
+        outcome = service.receive(event)
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("webhook failed", extra={"event_id": event["id"], "type": event.get("type")})
+        try:
+            service.record_failure(event, f"{type(exc).__name__}: {exc}")
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - the database may be the thing that is down
+            db.session.rollback()
+            log.exception("could not record the failed event", extra={"event_id": event["id"]})
+        raise PaywallError("The event could not be applied; Stripe will retry it.",
+                           code="webhook_failed", status=500) from exc
+    return {"received": True, "outcome": outcome}

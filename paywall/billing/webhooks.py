@@ -1,0 +1,268 @@
+"""Applying verified Stripe events: each stored once, in the same transaction as its effect.
+
+Order does not matter: subscription-related events never apply the payload's snapshot; they
+re-fetch the subscription from Stripe and store Stripe's current state, so any ordering of
+checkout.session.completed / customer.subscription.* / invoice.* converges to what Stripe says.
+https://docs.stripe.com/webhooks#event-ordering
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from paywall.billing.gateway import StripeGateway
+from paywall.billing.models import StripeEvent
+from paywall.billing.services import BillingService, _id
+from paywall.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+PROCESSED, IGNORED, ORPHANED, FAILED, DUPLICATE = (
+    "processed", "ignored", "orphaned", "failed", "duplicate"
+)
+
+
+class NotOurs(Exception):
+    """The event's object has no owner here (yet); kept for reconcile to apply later."""
+
+    def __init__(self, customer_id: str | None) -> None:
+        super().__init__(customer_id)
+        self.customer_id = customer_id
+
+
+class WebhookService:
+    def __init__(self, session: Session, billing: BillingService) -> None:
+        self.session = session
+        self.billing = billing
+        self.handlers: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
+            "checkout.session.completed": self._checkout_completed,
+            "checkout.session.async_payment_succeeded": self._checkout_completed,
+            "customer.subscription.created": self._subscription_changed,
+            "customer.subscription.updated": self._subscription_changed,
+            "customer.subscription.deleted": self._subscription_changed,
+            "customer.subscription.paused": self._subscription_changed,
+            "customer.subscription.resumed": self._subscription_changed,
+            "customer.subscription.trial_will_end": self._subscription_changed,
+            "invoice.paid": self._invoice_paid,
+            "invoice.payment_succeeded": self._invoice_changed,
+            "invoice.payment_failed": self._invoice_payment_failed,
+            "invoice.payment_action_required": self._invoice_action_required,
+            "charge.refunded": self._charge_refunded,
+            "charge.dispute.created": self._dispute_created,
+            "customer.deleted": self._customer_deleted,
+        }
+
+    def receive(self, event: dict[str, Any]) -> str:
+        """Store and apply one verified event; returns its outcome. Raises on failure, after
+        which the caller rolls back and calls ``record_failure``."""
+        row = self._lock_event(event)
+        if row is not None and row.status != FAILED:
+            return DUPLICATE
+        if row is None:
+            row = StripeEvent(
+                id=event["id"],
+                type=str(event.get("type", "")),
+                created=int(event.get("created") or 0),
+                livemode=bool(event.get("livemode")),
+                payload=json.dumps(event),
+                status=FAILED,
+            )
+            try:
+                with self.session.begin_nested():
+                    self.session.add(row)
+            except IntegrityError:
+                # A concurrent delivery of the same event stored it first; wait for its
+                # transaction, then treat ours as the duplicate it is.
+                row = self._lock_event(event)
+                if row is not None and row.status != FAILED:
+                    return DUPLICATE
+                assert row is not None  # noqa: S101
+        else:
+            row.attempts += 1
+        row.status = self.apply(event)
+        row.processed_at = utcnow()
+        row.error = None
+        self.session.flush()
+        return row.status
+
+    def apply(self, event: dict[str, Any]) -> str:
+        """The event's effect; returns processed, ignored or orphaned."""
+        event_type = str(event.get("type", ""))
+        obj = (event.get("data") or {}).get("object") or {}
+        handler = self.handlers.get(event_type)
+        if handler is None and event_type.split(".", 1)[0] in ("product", "price", "plan"):
+            handler = self._catalogue_changed
+        if handler is None:
+            return IGNORED
+        try:
+            handler(event, obj)
+        except NotOurs as exc:
+            row = self.session.get(StripeEvent, event["id"])
+            if row is not None:
+                row.stripe_customer_id = exc.customer_id
+            return ORPHANED
+        return PROCESSED
+
+    def record_failure(self, event: dict[str, Any], error: str) -> None:
+        """After a rolled-back attempt: keep the event as failed so it is never lost;
+        Stripe's retry (or ``flask billing replay-events``) applies it later."""
+        row = self.session.get(StripeEvent, event["id"])
+        if row is None:
+            row = StripeEvent(
+                id=event["id"],
+                type=str(event.get("type", "")),
+                created=int(event.get("created") or 0),
+                livemode=bool(event.get("livemode")),
+                payload=json.dumps(event),
+                status=FAILED,
+            )
+            self.session.add(row)
+        elif row.status != FAILED:
+            return
+        row.error = error[:1000]
+        self.session.flush()
+
+    def _lock_event(self, event: dict[str, Any]) -> StripeEvent | None:
+        return self.session.scalar(
+            select(StripeEvent)
+            .where(StripeEvent.id == event["id"])
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    # -- handlers ------------------------------------------------------------------------------
+    def _sync(self, subscription_id: str | None, customer_id: str | None) -> None:
+        if not subscription_id:
+            if self.billing.owner_of_customer(customer_id) is None:
+                raise NotOurs(customer_id)
+            return
+        if self.billing.sync_subscription(subscription_id) is None:
+            raise NotOurs(customer_id)
+
+    def _checkout_completed(self, _event: dict[str, Any], session: dict[str, Any]) -> None:
+        if session.get("mode") != "subscription":
+            return
+        self._sync(_id(session.get("subscription")), _id(session.get("customer")))
+
+    def _subscription_changed(self, _event: dict[str, Any], sub: dict[str, Any]) -> None:
+        self._sync(sub.get("id"), _id(sub.get("customer")))
+
+    def _invoice_changed(self, _event: dict[str, Any], invoice: dict[str, Any]) -> None:
+        self._sync(invoice_subscription(invoice), _id(invoice.get("customer")))
+
+    def _invoice_paid(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
+        self._invoice_changed(event, invoice)
+        account_id = self.billing.owner_of_customer(_id(invoice.get("customer")))
+        if account_id:
+            amount = (invoice.get("amount_paid") or 0) / 100
+            self.billing.notify(
+                account_id,
+                "payment_received",
+                "Thank you: payment received",
+                f"We received your payment of {amount:.2f} {str(invoice.get('currency', '')).upper()}"
+                f" (invoice {invoice.get('number') or invoice.get('id')}). Enjoy your reading.",
+                dedupe_key=f"invoice.paid:{invoice.get('id')}",
+            )
+
+    def _invoice_payment_failed(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
+        self._invoice_changed(event, invoice)
+        account_id = self.billing.owner_of_customer(_id(invoice.get("customer")))
+        if account_id:
+            self.billing.notify(
+                account_id,
+                "payment_failed",
+                "Your payment failed",
+                "We could not charge your card for your subscription. Update your payment "
+                f"method in the billing portal: {self.billing.settings.public_url}/\n"
+                "You keep access for a few days while Stripe retries.",
+                dedupe_key=f"invoice.payment_failed:{invoice.get('id')}:"
+                f"{invoice.get('attempt_count')}",
+            )
+
+    def _invoice_action_required(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
+        self._invoice_changed(event, invoice)
+        account_id = self.billing.owner_of_customer(_id(invoice.get("customer")))
+        if account_id:
+            link = invoice.get("hosted_invoice_url") or self.billing.settings.public_url + "/"
+            self.billing.notify(
+                account_id,
+                "payment_action_required",
+                "Confirm your payment",
+                f"Your bank asks you to confirm this payment. Open: {link}",
+                dedupe_key=f"invoice.payment_action_required:{invoice.get('id')}",
+            )
+
+    def _charge_refunded(self, _event: dict[str, Any], charge: dict[str, Any]) -> None:
+        if self.billing.owner_of_customer(_id(charge.get("customer"))) is None:
+            raise NotOurs(_id(charge.get("customer")))
+        if charge.get("refunded") or (charge.get("amount_refunded") or 0) >= (
+            charge.get("amount") or 0
+        ):
+            self.billing.revoke_for_charge(charge, "refunded")
+
+    def _dispute_created(self, _event: dict[str, Any], dispute: dict[str, Any]) -> None:
+        charge = self.billing.gateway.retrieve_charge(str(_id(dispute.get("charge"))))
+        if self.billing.owner_of_customer(_id(charge.get("customer"))) is None:
+            raise NotOurs(_id(charge.get("customer")))
+        self.billing.revoke_for_charge(charge, "disputed")
+
+    def _customer_deleted(self, _event: dict[str, Any], customer: dict[str, Any]) -> None:
+        self.billing.customer_deleted(str(customer.get("id")))
+
+    def _catalogue_changed(self, _event: dict[str, Any], _obj: dict[str, Any]) -> None:
+        self.billing.sync_plans()
+        self._enforce_caps()
+
+    def _enforce_caps(self) -> None:
+        """A plan's max_devices may have gone down: evict overflow devices of its readers."""
+        from paywall.accounts.models import Account
+        from paywall.billing.models import Subscription
+
+        account_ids = self.session.scalars(
+            select(Subscription.account_id).where(Subscription.status.in_(
+                ("active", "trialing", "past_due")
+            )).distinct()
+        ).all()
+        for account_id in account_ids:
+            account = self.session.get(Account, account_id)
+            if account is not None:
+                self.billing.devices.enforce_cap(account)
+
+
+def invoice_subscription(invoice: dict[str, Any]) -> str | None:
+    """The subscription an invoice bills (current API: under parent.subscription_details)."""
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
+
+
+def replay(session: Session, gateway: StripeGateway, billing: BillingService,
+           statuses: tuple[str, ...] = (FAILED, ORPHANED)) -> list[tuple[str, str]]:
+    """Re-apply stored events (CLI ``replay-events``); returns (event id, outcome)."""
+    del gateway
+    service = WebhookService(session, billing)
+    results = []
+    for row in session.scalars(
+        select(StripeEvent).where(StripeEvent.status.in_(statuses)).order_by(StripeEvent.created)
+    ).all():
+        event = json.loads(row.payload)
+        try:
+            with session.begin_nested():
+                row.status = service.apply(event)
+                row.attempts += 1
+                row.processed_at = utcnow()
+                row.error = None
+        except Exception as exc:  # noqa: BLE001 - report and continue with the next event
+            row.error = str(exc)[:1000]
+            results.append((row.id, f"failed: {exc}"))
+            continue
+        results.append((row.id, row.status))
+    session.flush()
+    return results

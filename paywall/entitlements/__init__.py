@@ -1,0 +1,1 @@
+"""Entitlement tokens: short-lived, signed, bound to a device session."""

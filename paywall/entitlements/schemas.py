@@ -1,0 +1,42 @@
+"""Schemas of the entitlements API."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+
+class GrantSchema(ma.Schema):
+    plan = ma.fields.String(allow_none=True, required=True)
+    features = ma.fields.List(ma.fields.String(), required=True)
+    max_devices = ma.fields.Integer(required=True)
+
+
+class IssuedTokenSchema(ma.Schema):
+    token = ma.fields.String(required=True)
+    expires_at = ma.fields.String(required=True)
+    entitlements = ma.fields.Nested(GrantSchema, required=True)
+
+
+class VerifyRequestSchema(ma.Schema):
+    token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=4000))
+
+
+class VerifyResultSchema(ma.Schema):
+    valid = ma.fields.Boolean(required=True)
+    claims = ma.fields.Dict()
+    reason = ma.fields.String(metadata={"enum": ["expired", "invalid", "revoked"]})
+
+
+class CheckHeadersSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    token = ma.fields.String(
+        data_key="X-Paywall-Token",
+        metadata={"description": "The entitlement token (or send Authorization: Bearer)."},
+    )
+    access_level = ma.fields.String(
+        data_key="X-Paywall-Access-Level",
+        load_default="premium",
+        validate=ma.validate.OneOf(["free", "registered", "premium"]),
+    )

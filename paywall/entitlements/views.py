@@ -1,0 +1,81 @@
+"""The entitlements API: issue a token, verify one online, and an auth_request-style check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from flask_login import current_user, login_required
+from flask_smorest import Blueprint
+
+from paywall.devices.auth import current_device
+from paywall.entitlements.schemas import (
+    CheckHeadersSchema,
+    IssuedTokenSchema,
+    VerifyRequestSchema,
+    VerifyResultSchema,
+)
+from paywall.entitlements.services import entitlement_service
+from paywall.entitlements.verifier import can_read
+from paywall.schemas import ApiErrorSchema
+
+blp = Blueprint("entitlements", __name__, url_prefix="/api/v1/entitlements",
+                description="Entitlement tokens for the article frontend")
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@blp.route("/token", methods=["POST"])
+@login_required
+@blp.response(200, IssuedTokenSchema, headers=None)
+@blp.alt_response(401, schema=ApiErrorSchema,
+                  description="unauthorized, session_evicted, session_revoked, session_expired")
+def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A short-lived token for this device session, naming what the reader may read."""
+    issued = entitlement_service().issue(current_user, current_device())
+    access = issued.access
+    body = {
+        "token": issued.token,
+        "expires_at": issued.expires_at.isoformat(),
+        "entitlements": {
+            "plan": access.plan,
+            "features": list(access.features),
+            "max_devices": access.max_devices,
+        },
+    }
+    return body, 200, NO_STORE
+
+
+@blp.route("/verify", methods=["POST"])
+@blp.arguments(VerifyRequestSchema)
+@blp.response(200, VerifyResultSchema)
+def verify_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Check a token online: signature, expiry, and that its session and features still hold."""
+    claims, reason = entitlement_service().check_online(body["token"])
+    if claims is None:
+        return {"valid": False, "reason": reason}, 200, NO_STORE
+    return {"valid": True, "claims": claims}, 200, NO_STORE
+
+
+@blp.route("/check", methods=["GET"])
+@blp.arguments(CheckHeadersSchema, location="headers")
+@blp.response(204)
+@blp.alt_response(401, schema=ApiErrorSchema, description="No token, or a bad or revoked one")
+@blp.alt_response(403, schema=ApiErrorSchema, description="Valid, but not entitled")
+def check(headers: dict[str, Any]) -> Response:
+    """For an edge proxy (nginx ``auth_request``): 204 entitled, 401 no or bad token, 403 valid
+    but not entitled to ``X-Paywall-Access-Level`` (default premium)."""
+    from paywall.errors import error_response
+
+    token = headers.get("token")
+    auth = request.headers.get("Authorization", "")
+    if not token and auth[:7].lower() == "bearer ":
+        token = auth[7:].strip()
+    if not token:
+        return error_response("unauthorized", "No entitlement token.", 401)
+    claims, reason = entitlement_service().check_online(token)
+    if claims is None:
+        return error_response(f"token_{reason}", f"The token is {reason}.", 401)
+    if not can_read(claims, headers["access_level"]):
+        return error_response("not_entitled", "This reader may not read this article.", 403)
+    return Response(status=204, headers=NO_STORE)
