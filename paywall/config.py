@@ -71,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
     # Flask / cookies
+    "SESSION_COOKIE_NAME": "paywall_form",  # Flask's own session: CSRF tokens, flashes
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": True,

@@ -273,3 +273,101 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+# -- Stripe stand-in ----------------------------------------------------------------------
+STANDIN_API_KEY = "sk_test_standin_" + secrets.token_hex(12)
+STANDIN_WEBHOOK_SECRET = "whsec_standin_" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="session")
+def standin_server() -> Iterator[Any]:
+    from stripe_standin import StandIn
+
+    with StandIn(STANDIN_API_KEY, STANDIN_WEBHOOK_SECRET, webhook_backoff=0.05) as server:
+        yield server
+
+
+@pytest.fixture
+def standin(standin_server: Any) -> Iterator[Any]:
+    standin_server.reset()
+    standin_server.webhook_url = None
+    yield standin_server
+    standin_server.clear_faults()
+
+
+@pytest.fixture
+def billing_config(standin: Any) -> dict[str, Any]:
+    return {
+        "STRIPE_API_KEY": STANDIN_API_KEY,
+        "STRIPE_WEBHOOK_SECRET": [STANDIN_WEBHOOK_SECRET],
+        "STRIPE_API_BASE": standin.url,
+        "STRIPE_TIMEOUT": 2,
+    }
+
+
+@pytest.fixture
+def billing_app(
+    database_url: str,
+    smtp_server: tuple[Mailbox, int],
+    mailbox: Mailbox,
+    billing_config: dict[str, Any],
+    app_config: dict[str, Any],
+) -> Iterator[Flask]:
+    """An app wired to the stand-in, with the demo catalogue created through the CLI."""
+    _box, port = smtp_server
+    application = make_app(database_url, port, **{**billing_config, **app_config})
+    result = application.test_cli_runner().invoke(args=["billing", "create-demo-catalogue"])
+    assert result.exit_code == 0, result.output
+    try:
+        yield application
+    finally:
+        truncate_all(application)
+
+
+class Stripe:
+    """What finance, time and Stripe's webhook sender do, for tests."""
+
+    def __init__(self, app: Flask, standin: Any) -> None:
+        import stripe
+
+        self.app = app
+        self.standin = standin
+        self.client = stripe.StripeClient(
+            STANDIN_API_KEY, base_addresses={"api": standin.url}, max_network_retries=0
+        )
+
+    def deliver(self, deliveries: list[Any] | None = None) -> list[Any]:
+        """POST every queued webhook to the service, in order; returns the responses."""
+        client = self.app.test_client()
+        responses = []
+        for delivery in self.standin.take_deliveries() if deliveries is None else deliveries:
+            responses.append(
+                client.post(
+                    "/api/v1/stripe/webhook",
+                    data=delivery.payload,
+                    headers={"Stripe-Signature": delivery.headers["Stripe-Signature"],
+                             "Content-Type": "application/json"},
+                )
+            )
+        assert all(r.status_code == 200 for r in responses), [r.get_json() for r in responses]
+        return responses
+
+    def subscribe(self, browser: FlaskClient, plan: str = "premium_monthly",
+                  card: str = "4242 4242 4242 4242") -> dict[str, Any]:
+        """Checkout as the reader would, pay with ``card``; returns the Stripe subscription."""
+        response = browser.post("/api/v1/billing/checkout", json={"plan": plan})
+        assert response.status_code == 201, response.get_json()
+        session_id = response.get_json()["url"].rstrip("/").rsplit("/", 1)[1]
+        completed = self.standin.complete_checkout(session_id, card_number=card)
+        return self.standin.get(completed["subscription"])  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def stripe_actions(billing_app: Flask, standin: Any) -> Stripe:
+    return Stripe(billing_app, standin)
+
+
+@pytest.fixture
+def billing_auth(billing_app: Flask) -> AuthActions:
+    return AuthActions(billing_app)

@@ -15,6 +15,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -52,6 +53,9 @@ def _describe(account: Any) -> dict[str, Any]:
 
 @bp.get("/")
 def home() -> str:
+    if request.args.get("next"):
+        # Where to send the reader after Checkout (the article they were reading).
+        session["after_checkout"] = safe_next(request.args["next"])
     if not current_user.is_authenticated:
         return render_template("home.html", account=None)
     return render_template(

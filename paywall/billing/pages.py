@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -53,4 +53,5 @@ def checkout_return() -> Response:
     if subscription is None:
         flash("Your payment is not complete yet.")
         return redirect(url_for("pages.home"))
-    return redirect(current_app.config["SITE_URL"] + "/?subscribed=1", code=303)
+    target = session.pop("after_checkout", None) or current_app.config["SITE_URL"] + "/"
+    return redirect(target, code=303)
