@@ -28,6 +28,8 @@ def main() -> int:
     env.setdefault("PAYWALL_DEMO", "true")
     env.setdefault("PAYWALL_PUBLIC_URL", f"http://127.0.0.1:{SERVICE_PORT}")
     env.setdefault("PAYWALL_SITE_URL", f"http://127.0.0.1:{SITE_PORT}")
+    # One key shared by the service (signs) and the news site (verifies offline).
+    env.setdefault("PAYWALL_ENTITLEMENT_KEYS", "demo-" + secrets.token_hex(32))
     use_standin = "PAYWALL_STRIPE_API_KEY" not in env
     if use_standin:
         env["PAYWALL_STRIPE_API_KEY"] = "sk_test_standin_" + secrets.token_hex(12)

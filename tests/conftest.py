@@ -371,3 +371,19 @@ def stripe_actions(billing_app: Flask, standin: Any) -> Stripe:
 @pytest.fixture
 def billing_auth(billing_app: Flask) -> AuthActions:
     return AuthActions(billing_app)
+
+
+@pytest.fixture
+def live_stack(
+    database_url: str, smtp_server: tuple[Mailbox, int], standin: Any, app_config: dict[str, Any]
+) -> Iterator[Any]:
+    """Service and news site over real HTTP on loopback, wired to the stand-in."""
+    from tests.stack import start_stack
+
+    _box, port = smtp_server
+    stack = start_stack(database_url, port, standin, **app_config)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        truncate_all(stack.service.app)

@@ -80,9 +80,7 @@ def catalog(stripe_client: stripe.StripeClient) -> Catalog:
     )
 
 
-def start_checkout(
-    client: stripe.StripeClient, price_id: str, **extra: Any
-) -> Any:
+def start_checkout(client: stripe.StripeClient, price_id: str, **extra: Any) -> Any:
     params: dict[str, Any] = {
         "mode": "subscription",
         "line_items": [{"price": price_id, "quantity": 1}],

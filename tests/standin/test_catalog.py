@@ -37,7 +37,9 @@ def test_price_filters(stripe_client: stripe.StripeClient, catalog: Catalog) -> 
     assert {p.id for p in recurring.data} == {catalog.monthly.id, catalog.yearly.id}
     by_product = stripe_client.v1.prices.list(params={"product": catalog.product.id})
     assert {p.id for p in by_product.data} == {
-        catalog.monthly.id, catalog.yearly.id, one_time.id,
+        catalog.monthly.id,
+        catalog.yearly.id,
+        one_time.id,
     }
     inactive = stripe_client.v1.prices.list(params={"active": False})
     assert [p.id for p in inactive.data] == [catalog.premium.id]

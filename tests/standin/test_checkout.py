@@ -119,7 +119,10 @@ def test_checkout_success_creates_subscription_invoice_and_payment(
 
     events = stripe_client.v1.events.list(params={"type": "invoice.*", "limit": 100})
     assert [e.type for e in reversed(events.data)] == [
-        "invoice.created", "invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
     ]
 
 
@@ -130,7 +133,9 @@ def test_checkout_without_customer_creates_one(
     standin.take_deliveries()
     assert 'value="new@example.com"' in requests.get(session.url, timeout=5).text
     assert pay(session.url, name="New Reader").status_code == 303
-    session = stripe_client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["customer"]})
+    session = stripe_client.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["customer"]}
+    )
     assert session.customer.email == "new@example.com"
     assert session.customer_details.email == "new@example.com"
     assert event_types(standin)[0] == "customer.created"
@@ -191,9 +196,7 @@ def test_sessions_expire_after_24_hours(
         stripe_client.v1.checkout.sessions.expire(other.id)
 
 
-def test_checkout_session_validation(
-    stripe_client: stripe.StripeClient, catalog: Catalog
-) -> None:
+def test_checkout_session_validation(stripe_client: stripe.StripeClient, catalog: Catalog) -> None:
     with pytest.raises(stripe.InvalidRequestError) as no_quantity:
         stripe_client.v1.checkout.sessions.create(
             params={"mode": "subscription", "line_items": [{"price": catalog.monthly.id}]}
@@ -224,7 +227,9 @@ def test_card_error_through_the_sdk(
     standin.fail_renewal(sub_id)
     invoice_id = stripe_client.v1.subscriptions.retrieve(sub_id).latest_invoice
     with pytest.raises(stripe.CardError) as caught:
-        stripe_client.v1.invoices.pay(invoice_id, params={"payment_method": "pm_card_chargeDeclined"})
+        stripe_client.v1.invoices.pay(
+            invoice_id, params={"payment_method": "pm_card_chargeDeclined"}
+        )
     assert caught.value.http_status == 402
     assert caught.value.code == "card_declined"
     invoice = stripe_client.v1.invoices.pay(invoice_id)

@@ -58,7 +58,9 @@ def test_deleting_a_customer_cancels_its_subscriptions(
     assert sub.status == "canceled"
     assert sub.ended_at is not None
     assert event_types(standin) == ["customer.subscription.deleted", "customer.deleted"]
-    assert stripe_client.v1.subscriptions.list(params={"customer": subscribed.customer.id}).data == []
+    assert (
+        stripe_client.v1.subscriptions.list(params={"customer": subscribed.customer.id}).data == []
+    )
 
 
 def test_missing_customer_is_a_typed_404(stripe_client: stripe.StripeClient) -> None:

@@ -8,7 +8,7 @@ import stripe
 
 from stripe_standin import StandIn
 
-from .conftest import API_KEY, Catalog, make_client
+from .conftest import API_KEY, Catalog, Subscribed, make_client
 
 
 def test_wrong_or_missing_api_key_is_authentication_error(standin: StandIn) -> None:
@@ -159,5 +159,23 @@ def test_unknown_endpoint_and_headers(standin: StandIn) -> None:
     assert response.headers["Request-Id"].startswith("req_")
     assert response.headers["Stripe-Version"] == stripe.api_version
     assert response.json() == {
-        "object": "list", "data": [], "has_more": False, "url": "/v1/customers",
+        "object": "list",
+        "data": [],
+        "has_more": False,
+        "url": "/v1/customers",
     }
+
+
+def test_nested_expand(stripe_client: stripe.StripeClient, subscribed: Subscribed) -> None:
+    sub = stripe_client.v1.subscriptions.retrieve(
+        subscribed.subscription.id,
+        params={"expand": ["items.data.price.product", "customer", "latest_invoice"]},
+    )
+    assert sub["items"].data[0].price.product.name == "Digital access"
+    assert sub.customer.email == "reader@example.com"
+    assert sub.latest_invoice.status == "paid"
+    with pytest.raises(stripe.InvalidRequestError) as too_deep:
+        stripe_client.v1.subscriptions.retrieve(
+            subscribed.subscription.id, params={"expand": ["a.b.c.d.e"]}
+        )
+    assert too_deep.value.param == "expand"

@@ -1,0 +1,154 @@
+"""A small news site: the frontend side of the paywall (a demo, not part of the service).
+
+It renders the article with the first paragraphs free and the rest premium, deciding on its own
+server with the offline verifier whether this reader may read the premium paragraphs. A reader
+who may not never receives them: not in HTML, JSON, print view or feed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
+from flask_wtf import CSRFProtect
+
+from article_site.content import Article, articles
+from article_site.paywall_client import PaywallClient
+from article_site.readers import TOKEN_COOKIE, Reader, identify
+from paywall.entitlements.verifier import can_read
+
+DEMO_KEY = "demo-only-entitlement-key"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=os.environ.get("ARTICLE_SITE_SECRET_KEY", "demo-only-article-site-secret"),
+        SESSION_COOKIE_NAME="site_session",
+        PAYWALL_URL=os.environ.get("ARTICLE_SITE_PAYWALL_URL", "http://127.0.0.1:8000"),
+        PAYWALL_API_URL=os.environ.get("ARTICLE_SITE_PAYWALL_API_URL"),
+        SITE_URL=os.environ.get("PAYWALL_SITE_URL", "http://127.0.0.1:8001"),
+        ENTITLEMENT_KEYS=[k for k in os.environ.get("PAYWALL_ENTITLEMENT_KEYS", DEMO_KEY)
+                          .split(",") if k],
+        DEVICE_COOKIE_NAME=os.environ.get("PAYWALL_DEVICE_COOKIE_NAME", "paywall_session"),
+        COOKIE_SECURE=os.environ.get("ARTICLE_SITE_COOKIE_SECURE", "") == "1",
+    )
+    if config:
+        app.config.update(config)
+    app.config["PAYWALL_API_URL"] = app.config["PAYWALL_API_URL"] or app.config["PAYWALL_URL"]
+    client = PaywallClient(app.config["PAYWALL_API_URL"])
+    CSRFProtect(app)
+
+    def reader() -> Reader:
+        if "reader" not in g:
+            g.reader = identify(request, cookie_name=app.config["DEVICE_COOKIE_NAME"],
+                                keys=app.config["ENTITLEMENT_KEYS"], client=client)
+        return g.reader  # type: ignore[no-any-return]
+
+    def paywall_link(path: str, **query: str) -> str:
+        return app.config["PAYWALL_URL"].rstrip("/") + path + (
+            "?" + urlencode(query) if query else "")
+
+    @app.context_processor
+    def links() -> dict[str, Any]:
+        return {"paywall_link": paywall_link, "reader": reader()}
+
+    @app.after_request
+    def keep_token(response: Response) -> Response:
+        current = g.get("reader")
+        if current is not None and current.set_token:
+            response.set_cookie(TOKEN_COOKIE, current.set_token, httponly=True, samesite="Lax",
+                                secure=app.config["COOKIE_SECURE"], max_age=3600)
+        elif current is not None and current.clear_token:
+            response.delete_cookie(TOKEN_COOKIE)
+        response.headers.setdefault("Vary", "Cookie")
+        return response
+
+    def find(slug: str) -> Article:
+        article = articles().get(slug)
+        if article is None:
+            abort(404)
+        return article
+
+    def entitled(article: Article) -> bool:
+        return can_read(reader().claims, article.access_level)
+
+    def private(response: Response, premium: bool) -> Response:
+        # Premium text must never sit in a shared cache; teasers vary by cookie anyway.
+        response.headers["Cache-Control"] = "private, no-store" if premium else "private, no-cache"
+        return response
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok")
+
+    @app.get("/")
+    def front_page() -> Response:
+        return private(Response(render_template("front.html", articles=articles().values())),
+                       False)
+
+    @app.get("/news/<slug>")
+    def article_page(slug: str) -> Response:
+        article = find(slug)
+        full = entitled(article)
+        html = render_template("article.html", article=article, full=full,
+                               here=app.config["SITE_URL"] + url_for("article_page", slug=slug))
+        return private(Response(html), full)
+
+    @app.get("/news/<slug>.json")
+    def article_json(slug: str) -> Response:
+        article = find(slug)
+        full = entitled(article)
+        body = {
+            "slug": article.slug, "headline": article.headline, "date": article.date,
+            "access_level": article.access_level, "entitled": full,
+            "paragraphs": list(article.paragraphs if full else article.teaser),
+            "truncated": not full,
+        }
+        return private(jsonify(body), full)
+
+    @app.get("/news/<slug>/print")
+    def article_print(slug: str) -> Response:
+        article = find(slug)
+        full = entitled(article)
+        return private(Response(render_template("print.html", article=article, full=full)), full)
+
+    @app.get("/feed.xml")
+    def feed() -> Response:
+        xml = render_template("feed.xml", articles=articles().values(),
+                              site=app.config["SITE_URL"])
+        return private(Response(xml, mimetype="application/rss+xml"), False)
+
+    @app.get("/devices")
+    def devices() -> Response | str:
+        current = reader()
+        if current.session is None:
+            return redirect(paywall_link("/login", next=request.url))  # type: ignore[return-value]
+        listing = client.devices(current.session)
+        if listing is None:
+            return redirect(paywall_link("/login", next=request.url))  # type: ignore[return-value]
+        return render_template("devices.html", listing=listing)
+
+    @app.post("/devices/<session_id>/sign-out")
+    def sign_out(session_id: str) -> Response:
+        current = reader()
+        if current.session is not None:
+            client.sign_out(current.session, session_id)
+        return redirect(url_for("devices"))  # type: ignore[return-value]
+
+    @app.post("/logout")
+    def logout() -> Response:
+        current = reader()
+        if current.session is not None:
+            client.http.delete(app.config["PAYWALL_API_URL"] + "/api/v1/sessions/current",
+                               headers={"Authorization": f"Bearer {current.session}"},
+                               timeout=3)
+        response = redirect(url_for("front_page"))
+        response.delete_cookie(TOKEN_COOKIE)
+        response.delete_cookie(app.config["DEVICE_COOKIE_NAME"])
+        return response  # type: ignore[return-value]
+
+    return app

@@ -1,0 +1,58 @@
+"""How the news site asks the paywall service for an entitlement token (server to server)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+
+@dataclass(frozen=True)
+class TokenAnswer:
+    token: str | None
+    error_code: str | None = None  # session_evicted, session_revoked, session_expired, ...
+
+
+class PaywallClient:
+    def __init__(self, api_url: str, timeout: float = 3.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    def entitlement_token(self, session_value: str) -> TokenAnswer:
+        """A fresh token for the reader's device session, or why there is none."""
+        try:
+            response = self.http.post(
+                self.api_url + "/api/v1/entitlements/token",
+                headers={"Authorization": f"Bearer {session_value}"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException:
+            return TokenAnswer(None, "paywall_unreachable")
+        if response.status_code == 200:
+            return TokenAnswer(response.json()["token"])
+        return TokenAnswer(None, _error_code(response))
+
+    def devices(self, session_value: str) -> dict[str, Any] | None:
+        response = self.http.get(
+            self.api_url + "/api/v1/sessions",
+            headers={"Authorization": f"Bearer {session_value}"},
+            timeout=self.timeout,
+        )
+        return response.json() if response.status_code == 200 else None
+
+    def sign_out(self, session_value: str, session_id: str) -> int:
+        response = self.http.delete(
+            self.api_url + f"/api/v1/sessions/{session_id}",
+            headers={"Authorization": f"Bearer {session_value}"},
+            timeout=self.timeout,
+        )
+        return response.status_code
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return f"http_{response.status_code}"

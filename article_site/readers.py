@@ -1,0 +1,77 @@
+"""Who is reading: decided on the site's own server, offline, before anything is rendered.
+
+The entitlement token is kept in an HttpOnly cookie together with a fingerprint of the paywall
+session it was issued for; it is checked with the offline verifier on every page view and
+renewed from the paywall service only when it is about to expire (or the session changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Request
+
+from article_site.paywall_client import PaywallClient
+from paywall.entitlements.verifier import TokenError, verify
+
+TOKEN_COOKIE = "site_entitlement"
+RENEW_BEFORE = 30  # seconds before expiry
+
+NOTICES = {
+    "session_evicted": "You were signed out on this device because another device signed in "
+    "at your account's device limit.",
+    "session_revoked": "You were signed out on this device.",
+    "session_expired": "Your session expired. Log in again.",
+    "paywall_unreachable": "We could not check your subscription just now.",
+}
+
+
+@dataclass
+class Reader:
+    claims: dict[str, Any] | None = None
+    session: str | None = None
+    notice: str | None = None
+    set_token: str | None = None  # a renewed token cookie value to send
+    clear_token: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def signed_in(self) -> bool:
+        return self.claims is not None
+
+
+def fingerprint(session_value: str) -> str:
+    return hashlib.sha256(session_value.encode()).hexdigest()[:16]
+
+
+def identify(request: Request, *, cookie_name: str, keys: list[str],
+             client: PaywallClient) -> Reader:
+    session = request.cookies.get(cookie_name)
+    cached = request.cookies.get(TOKEN_COOKIE, "")
+    if not session:
+        return Reader(clear_token=bool(cached))
+    token, _, fp = cached.rpartition("|")
+    claims = None
+    if token and fp == fingerprint(session):
+        try:
+            claims = verify(token, keys)
+        except TokenError:
+            claims = None
+    if claims is not None and claims["exp"] - time.time() > RENEW_BEFORE:
+        return Reader(claims=claims, session=session)
+    answer = client.entitlement_token(session)
+    if answer.token is None:
+        if answer.error_code == "paywall_unreachable" and claims is not None:
+            return Reader(claims=claims, session=session)  # still valid; renew next time
+        return Reader(session=None, notice=NOTICES.get(answer.error_code or ""),
+                      clear_token=True, extra={"error_code": answer.error_code})
+    try:
+        fresh = verify(answer.token, keys)
+    except TokenError:
+        return Reader(notice="The paywall answered with a token this site cannot verify.",
+                      clear_token=True)
+    return Reader(claims=fresh, session=session,
+                  set_token=f"{answer.token}|{fingerprint(session)}")

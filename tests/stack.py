@@ -1,0 +1,97 @@
+"""The whole system on loopback: the service and the news site served over real HTTP, wired to
+the Stripe stand-in, which delivers signed webhooks to the service by HTTP as Stripe does."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from tests.conftest import STANDIN_API_KEY, STANDIN_WEBHOOK_SECRET, make_app
+
+
+@dataclass
+class Served:
+    app: Flask
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+def serve(app: Flask) -> Served:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return Served(app, server, thread)
+
+
+@dataclass
+class LiveStack:
+    service: Served
+    site: Served
+    standin: Any
+    keys: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.site.stop()
+        self.service.stop()
+        self.standin.webhook_url = None
+
+
+def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: Any) -> LiveStack:
+    """Service + site on free ports; the site and service share the entitlement keys."""
+    from article_site import create_app as create_site
+
+    keys = [secrets.token_hex(32)]
+    # Bind first so the service knows its own public URL (links in emails, Checkout return).
+    placeholder = make_server("127.0.0.1", 0, Flask("placeholder"))
+    port = placeholder.server_port
+    placeholder.server_close()
+    site_placeholder = make_server("127.0.0.1", 0, Flask("placeholder"))
+    site_port = site_placeholder.server_port
+    site_placeholder.server_close()
+    service_app = make_app(
+        database_url,
+        smtp_port,
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        SITE_URL=f"http://127.0.0.1:{site_port}",
+        SESSION_COOKIE_SECURE=False,
+        ENTITLEMENT_KEYS=keys,
+        STRIPE_API_KEY=STANDIN_API_KEY,
+        STRIPE_WEBHOOK_SECRET=[STANDIN_WEBHOOK_SECRET],
+        STRIPE_API_BASE=standin.url,
+        WTF_CSRF_ENABLED=True,
+        **overrides,
+    )
+    runner = service_app.test_cli_runner()
+    result = runner.invoke(args=["billing", "create-demo-catalogue"])
+    assert result.exit_code == 0, result.output
+    service = _serve_on(service_app, port)
+    standin.webhook_url = service.url + "/api/v1/stripe/webhook"
+    site_app = create_site({
+        "PAYWALL_URL": service.url,
+        "SITE_URL": f"http://127.0.0.1:{site_port}",
+        "ENTITLEMENT_KEYS": keys,
+        "SECRET_KEY": secrets.token_hex(16),
+        "TESTING": True,
+    })
+    site = _serve_on(site_app, site_port)
+    return LiveStack(service, site, standin, keys)
+
+
+def _serve_on(app: Flask, port: int) -> Served:
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return Served(app, server, thread)
