@@ -31,8 +31,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         PAYWALL_URL=os.environ.get("ARTICLE_SITE_PAYWALL_URL", "http://127.0.0.1:8000"),
         PAYWALL_API_URL=os.environ.get("ARTICLE_SITE_PAYWALL_API_URL"),
         SITE_URL=os.environ.get("PAYWALL_SITE_URL", "http://127.0.0.1:8001"),
-        ENTITLEMENT_KEYS=[k for k in os.environ.get("PAYWALL_ENTITLEMENT_KEYS", DEMO_KEY)
-                          .split(",") if k],
+        ENTITLEMENT_KEYS=[
+            k for k in os.environ.get("PAYWALL_ENTITLEMENT_KEYS", DEMO_KEY).split(",") if k
+        ],
         DEVICE_COOKIE_NAME=os.environ.get("PAYWALL_DEVICE_COOKIE_NAME", "paywall_session"),
         COOKIE_SECURE=os.environ.get("ARTICLE_SITE_COOKIE_SECURE", "") == "1",
     )
@@ -44,13 +45,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     def reader() -> Reader:
         if "reader" not in g:
-            g.reader = identify(request, cookie_name=app.config["DEVICE_COOKIE_NAME"],
-                                keys=app.config["ENTITLEMENT_KEYS"], client=client)
+            g.reader = identify(
+                request,
+                cookie_name=app.config["DEVICE_COOKIE_NAME"],
+                keys=app.config["ENTITLEMENT_KEYS"],
+                client=client,
+            )
         return g.reader  # type: ignore[no-any-return]
 
     def paywall_link(path: str, **query: str) -> str:
-        return app.config["PAYWALL_URL"].rstrip("/") + path + (
-            "?" + urlencode(query) if query else "")
+        return (
+            app.config["PAYWALL_URL"].rstrip("/") + path + ("?" + urlencode(query) if query else "")
+        )
 
     @app.context_processor
     def links() -> dict[str, Any]:
@@ -60,8 +66,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def keep_token(response: Response) -> Response:
         current = g.get("reader")
         if current is not None and current.set_token:
-            response.set_cookie(TOKEN_COOKIE, current.set_token, httponly=True, samesite="Lax",
-                                secure=app.config["COOKIE_SECURE"], max_age=3600)
+            response.set_cookie(
+                TOKEN_COOKIE,
+                current.set_token,
+                httponly=True,
+                samesite="Lax",
+                secure=app.config["COOKIE_SECURE"],
+                max_age=3600,
+            )
         elif current is not None and current.clear_token:
             response.delete_cookie(TOKEN_COOKIE)
         response.headers.setdefault("Vary", "Cookie")
@@ -87,15 +99,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/")
     def front_page() -> Response:
-        return private(Response(render_template("front.html", articles=articles().values())),
-                       False)
+        return private(Response(render_template("front.html", articles=articles().values())), False)
 
     @app.get("/news/<slug>")
     def article_page(slug: str) -> Response:
         article = find(slug)
         full = entitled(article)
-        html = render_template("article.html", article=article, full=full,
-                               here=app.config["SITE_URL"] + url_for("article_page", slug=slug))
+        html = render_template(
+            "article.html",
+            article=article,
+            full=full,
+            here=app.config["SITE_URL"] + url_for("article_page", slug=slug),
+        )
         return private(Response(html), full)
 
     @app.get("/news/<slug>.json")
@@ -103,8 +118,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         article = find(slug)
         full = entitled(article)
         body = {
-            "slug": article.slug, "headline": article.headline, "date": article.date,
-            "access_level": article.access_level, "entitled": full,
+            "slug": article.slug,
+            "headline": article.headline,
+            "date": article.date,
+            "access_level": article.access_level,
+            "entitled": full,
             "paragraphs": list(article.paragraphs if full else article.teaser),
             "truncated": not full,
         }
@@ -118,8 +136,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/feed.xml")
     def feed() -> Response:
-        xml = render_template("feed.xml", articles=articles().values(),
-                              site=app.config["SITE_URL"])
+        xml = render_template("feed.xml", articles=articles().values(), site=app.config["SITE_URL"])
         return private(Response(xml, mimetype="application/rss+xml"), False)
 
     @app.get("/devices")
@@ -143,9 +160,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def logout() -> Response:
         current = reader()
         if current.session is not None:
-            client.http.delete(app.config["PAYWALL_API_URL"] + "/api/v1/sessions/current",
-                               headers={"Authorization": f"Bearer {current.session}"},
-                               timeout=3)
+            client.http.delete(
+                app.config["PAYWALL_API_URL"] + "/api/v1/sessions/current",
+                headers={"Authorization": f"Bearer {current.session}"},
+                timeout=3,
+            )
         response = redirect(url_for("front_page"))
         response.delete_cookie(TOKEN_COOKIE)
         response.delete_cookie(app.config["DEVICE_COOKIE_NAME"])

@@ -37,9 +37,23 @@ class Article:
 
 def parse(text: str, slug: str) -> Article:
     lines = [line.strip() for line in text.splitlines()]
-    date = next(line for line in lines if line.count(",") == 2 and any(
-        day in line for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
-                                "Saturday", "Sunday")))
+    date = next(
+        line
+        for line in lines
+        if line.count(",") == 2
+        and any(
+            day in line
+            for day in (
+                "Monday",
+                "Tuesday",
+                "Wednesday",
+                "Thursday",
+                "Friday",
+                "Saturday",
+                "Sunday",
+            )
+        )
+    )
     crumb = next(line for line in lines if line.startswith("HomeNews"))
     headline = crumb.removeprefix("HomeNews")
     start = lines.index("Related stories") + 1
@@ -56,8 +70,7 @@ def parse(text: str, slug: str) -> Article:
             promises.append(block[2:])
         else:
             paragraphs.append(block)
-    return Article(slug, headline, date, "News", tuple(related), tuple(paragraphs),
-                   tuple(promises))
+    return Article(slug, headline, date, "News", tuple(related), tuple(paragraphs), tuple(promises))
 
 
 @cache

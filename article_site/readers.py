@@ -17,7 +17,7 @@ from flask import Request
 from article_site.paywall_client import PaywallClient
 from paywall.entitlements.verifier import TokenError, verify
 
-TOKEN_COOKIE = "site_entitlement"
+TOKEN_COOKIE = "site_entitlement"  # noqa: S105 - a cookie name
 RENEW_BEFORE = 30  # seconds before expiry
 
 NOTICES = {
@@ -47,8 +47,9 @@ def fingerprint(session_value: str) -> str:
     return hashlib.sha256(session_value.encode()).hexdigest()[:16]
 
 
-def identify(request: Request, *, cookie_name: str, keys: list[str],
-             client: PaywallClient) -> Reader:
+def identify(
+    request: Request, *, cookie_name: str, keys: list[str], client: PaywallClient
+) -> Reader:
     session = request.cookies.get(cookie_name)
     cached = request.cookies.get(TOKEN_COOKIE, "")
     if not session:
@@ -66,12 +67,16 @@ def identify(request: Request, *, cookie_name: str, keys: list[str],
     if answer.token is None:
         if answer.error_code == "paywall_unreachable" and claims is not None:
             return Reader(claims=claims, session=session)  # still valid; renew next time
-        return Reader(session=None, notice=NOTICES.get(answer.error_code or ""),
-                      clear_token=True, extra={"error_code": answer.error_code})
+        return Reader(
+            session=None,
+            notice=NOTICES.get(answer.error_code or ""),
+            clear_token=True,
+            extra={"error_code": answer.error_code},
+        )
     try:
         fresh = verify(answer.token, keys)
     except TokenError:
-        return Reader(notice="The paywall answered with a token this site cannot verify.",
-                      clear_token=True)
-    return Reader(claims=fresh, session=session,
-                  set_token=f"{answer.token}|{fingerprint(session)}")
+        return Reader(
+            notice="The paywall answered with a token this site cannot verify.", clear_token=True
+        )
+    return Reader(claims=fresh, session=session, set_token=f"{answer.token}|{fingerprint(session)}")

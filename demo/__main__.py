@@ -42,27 +42,56 @@ def main() -> int:
     children: list[subprocess.Popen[bytes]] = []
     try:
         if use_standin:
-            children.append(subprocess.Popen(
-                [sys.executable, "-m", "stripe_standin", "--port", str(STANDIN_PORT),
-                 "--api-key", env["PAYWALL_STRIPE_API_KEY"],
-                 "--webhook-secret", env["PAYWALL_STRIPE_WEBHOOK_SECRET"],
-                 "--webhook-url", f"http://127.0.0.1:{SERVICE_PORT}/api/v1/stripe/webhook"],
-                cwd=ROOT, env=env,
-            ))
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "stripe_standin",
+                        "--port",
+                        str(STANDIN_PORT),
+                        "--api-key",
+                        env["PAYWALL_STRIPE_API_KEY"],
+                        "--webhook-secret",
+                        env["PAYWALL_STRIPE_WEBHOOK_SECRET"],
+                        "--webhook-url",
+                        f"http://127.0.0.1:{SERVICE_PORT}/api/v1/stripe/webhook",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                )
+            )
             wait_until_up(f"http://127.0.0.1:{STANDIN_PORT}/_standin/clock")
-            subprocess.run([*flask, "billing", "create-demo-catalogue"], cwd=ROOT, env=env,
-                           check=True)
-        children.append(subprocess.Popen(
-            [str(BIN / "gunicorn"), "--workers", "2", "--threads", "4",
-             "--bind", f"127.0.0.1:{SERVICE_PORT}", "--access-logfile", "-", "wsgi:app"],
-            cwd=ROOT, env=env,
-        ))
+            subprocess.run(
+                [*flask, "billing", "create-demo-catalogue"], cwd=ROOT, env=env, check=True
+            )
+        children.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "gunicorn"),
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--bind",
+                    f"127.0.0.1:{SERVICE_PORT}",
+                    "--access-logfile",
+                    "-",
+                    "wsgi:app",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
         wait_until_up(f"http://127.0.0.1:{SERVICE_PORT}/healthz")
         site_env = {**env, "ARTICLE_SITE_PAYWALL_URL": env["PAYWALL_PUBLIC_URL"]}
-        children.append(subprocess.Popen(
-            [str(BIN / "flask"), "--app", "article_site", "run", "--port", str(SITE_PORT)],
-            cwd=ROOT, env=site_env,
-        ))
+        children.append(
+            subprocess.Popen(
+                [str(BIN / "flask"), "--app", "article_site", "run", "--port", str(SITE_PORT)],
+                cwd=ROOT,
+                env=site_env,
+            )
+        )
         wait_until_up(f"http://127.0.0.1:{SITE_PORT}/healthz")
         print_banner(use_standin)
         while all(child.poll() is None for child in children):

@@ -95,9 +95,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PaywallError)
     def handle_paywall_error(exc: PaywallError) -> Response:
         if not wants_json():
-            return Response(
-                render_template("error.html", message=exc.message), status=exc.status
-            )
+            return Response(render_template("error.html", message=exc.message), status=exc.status)
         return error_response(exc.code, exc.message, exc.status, dict(exc.extra))
 
     @app.errorhandler(RateLimitExceeded)

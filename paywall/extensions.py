@@ -30,6 +30,8 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
+
+
 class PaywallApi(Api):  # type: ignore[misc]
     """flask-smorest's Api, documenting our error body instead of its own."""
 

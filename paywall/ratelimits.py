@@ -19,7 +19,7 @@ from paywall.extensions import limiter
 def email_key() -> str:
     """The account a request is about, from its JSON body or form."""
     data = request.get_json(silent=True) if request.is_json else request.form
-    email = data.get("email") if isinstance(data, dict) or hasattr(data, "get") else None
+    email = data.get("email") if data is not None and hasattr(data, "get") else None
     return "email:" + (str(email).strip().lower() if email else "-")
 
 

@@ -8,7 +8,9 @@ import marshmallow as ma
 class ErrorDetailSchema(ma.Schema):
     code = ma.fields.String(required=True)
     message = ma.fields.String(required=True)
-    fields = ma.fields.Dict(metadata={"description": "Field errors, on 422"})
+    fields = ma.fields.Dict(  # type: ignore[assignment]
+        metadata={"description": "Field errors, on 422"}
+    )
 
 
 class ApiErrorSchema(ma.Schema):

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
 
@@ -28,3 +29,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+#: What services take as their session: a plain Session, or Flask-SQLAlchemy's scoped proxy.
+DbSession = Session | scoped_session[Any]

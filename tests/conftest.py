@@ -346,15 +346,18 @@ class Stripe:
                 client.post(
                     "/api/v1/stripe/webhook",
                     data=delivery.payload,
-                    headers={"Stripe-Signature": delivery.headers["Stripe-Signature"],
-                             "Content-Type": "application/json"},
+                    headers={
+                        "Stripe-Signature": delivery.headers["Stripe-Signature"],
+                        "Content-Type": "application/json",
+                    },
                 )
             )
         assert all(r.status_code == 200 for r in responses), [r.get_json() for r in responses]
         return responses
 
-    def subscribe(self, browser: FlaskClient, plan: str = "premium_monthly",
-                  card: str = "4242 4242 4242 4242") -> dict[str, Any]:
+    def subscribe(
+        self, browser: FlaskClient, plan: str = "premium_monthly", card: str = "4242 4242 4242 4242"
+    ) -> dict[str, Any]:
         """Checkout as the reader would, pay with ``card``; returns the Stripe subscription."""
         response = browser.post("/api/v1/billing/checkout", json={"plan": plan})
         assert response.status_code == 201, response.get_json()

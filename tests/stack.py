@@ -79,13 +79,15 @@ def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: An
     assert result.exit_code == 0, result.output
     service = _serve_on(service_app, port)
     standin.webhook_url = service.url + "/api/v1/stripe/webhook"
-    site_app = create_site({
-        "PAYWALL_URL": service.url,
-        "SITE_URL": f"http://127.0.0.1:{site_port}",
-        "ENTITLEMENT_KEYS": keys,
-        "SECRET_KEY": secrets.token_hex(16),
-        "TESTING": True,
-    })
+    site_app = create_site(
+        {
+            "PAYWALL_URL": service.url,
+            "SITE_URL": f"http://127.0.0.1:{site_port}",
+            "ENTITLEMENT_KEYS": keys,
+            "SECRET_KEY": secrets.token_hex(16),
+            "TESTING": True,
+        }
+    )
     site = _serve_on(site_app, site_port)
     return LiveStack(service, site, standin, keys)
 

@@ -73,20 +73,29 @@ def signup() -> str | Response:
     if request.method == "POST":
         try:
             body = SignupSchema().load(
-                {"email": request.form.get("email", ""), "password": request.form.get("password", "")}
+                {
+                    "email": request.form.get("email", ""),
+                    "password": request.form.get("password", ""),
+                }
             )
         except ValidationError as exc:
             errors = exc.messages_dict
         else:
             account_service().sign_up(body["email"], body["password"])
             db.session.commit()
-            return render_template("message.html", title="Check your inbox",
-                                   message="We sent a link to confirm your address. "
-                                   "You can log in right away.",
-                                   link=url_for("pages.login", next=request.args.get("next")),
-                                   link_text="Log in")
-    return render_template("signup.html", errors=errors, email=request.form.get("email", ""),
-                           next=request.args.get("next"))
+            return render_template(
+                "message.html",
+                title="Check your inbox",
+                message="We sent a link to confirm your address. You can log in right away.",
+                link=url_for("pages.login", next=request.args.get("next")),
+                link_text="Log in",
+            )
+    return render_template(
+        "signup.html",
+        errors=errors,
+        email=request.form.get("email", ""),
+        next=request.args.get("next"),
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -107,15 +116,22 @@ def login() -> str | Response | tuple[str, int]:
     try:
         _device, raw = log_in(body)
     except InvalidCredentials as exc:
-        return render_template("login.html", next=target, email=body["email"], devices=None,
-                               error=exc.message), 401
+        return render_template(
+            "login.html", next=target, email=body["email"], devices=None, error=exc.message
+        ), 401
     except DeviceLimitReached as exc:
-        return render_template("login.html", next=target, email=body["email"],
-                               devices=exc.extra["devices"], limit=exc.extra["limit"],
-                               error=exc.message), 409
+        return render_template(
+            "login.html",
+            next=target,
+            email=body["email"],
+            devices=exc.extra["devices"],
+            limit=exc.extra["limit"],
+            error=exc.message,
+        ), 409
     except PaywallError as exc:
-        return render_template("login.html", next=target, email=body["email"], devices=None,
-                               error=exc.message), exc.status
+        return render_template(
+            "login.html", next=target, email=body["email"], devices=None, error=exc.message
+        ), exc.status
     response = redirect(safe_next(target))
     set_session_cookie(response, raw)
     return response
@@ -139,8 +155,11 @@ def forgot_password() -> str:
     if request.method == "POST":
         account_service().request_reset(request.form.get("email", ""))
         db.session.commit()
-        return render_template("message.html", title="Check your inbox",
-                               message="If the address has an account, a reset link is on its way.")
+        return render_template(
+            "message.html",
+            title="Check your inbox",
+            message="If the address has an account, a reset link is on its way.",
+        )
     return render_template("forgot.html")
 
 
@@ -157,13 +176,21 @@ def reset_password() -> str | tuple[str, int]:
     except ValidationError as exc:
         return render_template("reset.html", token=token, errors=exc.messages_dict), 422
     except PaywallError as exc:
-        return render_template("message.html", title="Link not valid", message=exc.message,
-                               link=url_for("pages.forgot_password"),
-                               link_text="Ask for a new link"), exc.status
+        return render_template(
+            "message.html",
+            title="Link not valid",
+            message=exc.message,
+            link=url_for("pages.forgot_password"),
+            link_text="Ask for a new link",
+        ), exc.status
     db.session.commit()
-    return render_template("message.html", title="Password changed",
-                           message="Your password was changed and every device signed out.",
-                           link=url_for("pages.login"), link_text="Log in")
+    return render_template(
+        "message.html",
+        title="Password changed",
+        message="Your password was changed and every device signed out.",
+        link=url_for("pages.login"),
+        link_text="Log in",
+    )
 
 
 @bp.route("/verify-email", methods=["GET", "POST"])
@@ -176,9 +203,13 @@ def verify_email() -> str | tuple[str, int]:
     except PaywallError as exc:
         return render_template("message.html", title="Link not valid", message=exc.message), 400
     db.session.commit()
-    return render_template("message.html", title="Address confirmed",
-                           message="Thank you: your email address is confirmed.",
-                           link=url_for("pages.home"), link_text="Your account")
+    return render_template(
+        "message.html",
+        title="Address confirmed",
+        message="Thank you: your email address is confirmed.",
+        link=url_for("pages.home"),
+        link_text="Your account",
+    )
 
 
 @bp.post("/account/verification-email")
@@ -196,7 +227,9 @@ def resend_verification() -> Response:
 def devices() -> str:
     service = device_service()
     current = current_device()
-    sessions = [describe(s, current_id=current.id) for s in service.active_sessions(current_user.id)]
+    sessions = [
+        describe(s, current_id=current.id) for s in service.active_sessions(current_user.id)
+    ]
     return render_template("devices.html", sessions=sessions, limit=service.cap_for(current_user))
 
 

@@ -50,9 +50,7 @@ class SignupSchema(ma.Schema):
     @ma.validates_schema
     def password_is_not_email(self, data: dict[str, Any], **_: Any) -> None:
         if data["password"].lower() == data["email"]:
-            raise ma.ValidationError(
-                "Do not use your email address as your password.", "password"
-            )
+            raise ma.ValidationError("Do not use your email address as your password.", "password")
 
 
 class AcceptedSchema(ma.Schema):

@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from paywall.accounts import emails
 from paywall.accounts.links import (
@@ -21,6 +20,7 @@ from paywall.accounts.passwords import PasswordHashing, check_policy, normalise_
 from paywall.clock import utcnow
 from paywall.errors import PaywallError
 from paywall.outbox.services import Outbox
+from paywall.types import DbSession
 
 
 class InvalidCredentials(PaywallError):
@@ -32,7 +32,7 @@ class AccountService:
 
     def __init__(
         self,
-        session: Session,
+        session: DbSession,
         *,
         hashing: PasswordHashing,
         outbox: Outbox,

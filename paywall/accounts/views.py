@@ -66,7 +66,9 @@ def resend_verification() -> dict[str, str]:
 @blp.route("/email-verifications", methods=["POST"])
 @blp.arguments(TokenSchema)
 @blp.response(200, AccountSchema)
-@blp.alt_response(400, schema=ApiErrorSchema, description="token_invalid, token_expired, token_used")
+@blp.alt_response(
+    400, schema=ApiErrorSchema, description="token_invalid, token_expired, token_used"
+)
 def verify_email(body: dict[str, Any]) -> dict[str, Any]:
     """Confirm an address with the token from the verification link."""
     account = account_service().verify_email(body["token"])
@@ -93,7 +95,9 @@ def request_reset(body: dict[str, Any]) -> dict[str, str]:
 @blp.route("/password-resets/confirm", methods=["POST"])
 @blp.arguments(ResetConfirmSchema)
 @blp.response(200, AcceptedSchema)
-@blp.alt_response(400, schema=ApiErrorSchema, description="token_invalid, token_expired, token_used")
+@blp.alt_response(
+    400, schema=ApiErrorSchema, description="token_invalid, token_expired, token_used"
+)
 def confirm_reset(body: dict[str, Any]) -> dict[str, str]:
     """Set a new password from the reset link; signs out every device."""
     account_service().reset_password(body["token"], body["password"])

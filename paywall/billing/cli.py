@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask import Flask
 from tqdm import tqdm
@@ -12,7 +14,7 @@ from paywall.billing.webhooks import replay
 from paywall.extensions import db
 
 #: The demo catalogue: finance would create the same in the Stripe dashboard.
-DEMO_CATALOGUE = [
+DEMO_CATALOGUE: list[dict[str, Any]] = [
     {
         "product": "Premium",
         "description": "Every article, notifications, up to 5 devices at once.",
@@ -50,16 +52,23 @@ def init_app(app: Flask) -> None:
                     continue
                 if product_id is None:
                     product = gateway.create_product(
-                        {"name": entry["product"], "description": entry["description"],
-                         "metadata": entry["metadata"]},
+                        {
+                            "name": entry["product"],
+                            "description": entry["description"],
+                            "metadata": entry["metadata"],
+                        },
                         idempotency_key("demo-product", entry["product"]),
                     )
                     product_id = product["id"]
                 gateway.create_price(
-                    {"product": product_id, "currency": "usd",
-                     "unit_amount": price["unit_amount"],
-                     "recurring": {"interval": price["interval"]},
-                     "lookup_key": price["lookup_key"], "nickname": price["lookup_key"]},
+                    {
+                        "product": product_id,
+                        "currency": "usd",
+                        "unit_amount": price["unit_amount"],
+                        "recurring": {"interval": price["interval"]},
+                        "lookup_key": price["lookup_key"],
+                        "nickname": price["lookup_key"],
+                    },
                     idempotency_key("demo-price", price["lookup_key"]),
                 )
                 click.echo(f"created  {price['lookup_key']}")
@@ -80,8 +89,9 @@ def init_app(app: Flask) -> None:
         re-apply events that were stored before their owner was known."""
         billing = billing_service()
         changes = billing.reconcile(
-            progress=lambda items: tqdm(items, desc="customers", unit="customer",
-                                        disable=len(items) < 20)
+            progress=lambda items: tqdm(
+                items, desc="customers", unit="customer", disable=len(list(items)) < 20
+            )
         )
         results = replay(db.session, billing.gateway, billing, statuses=("orphaned",))
         db.session.commit()
@@ -93,9 +103,14 @@ def init_app(app: Flask) -> None:
         click.echo(f"{len(changes)} subscription(s) corrected, {len(applied)} event(s) applied")
 
     @billing_cli.command("replay-events")
-    @click.option("--status", "statuses", multiple=True, default=("failed",),
-                  type=click.Choice(["failed", "orphaned", "processed", "ignored"]),
-                  help="Which stored events to apply again (default: failed).")
+    @click.option(
+        "--status",
+        "statuses",
+        multiple=True,
+        default=("failed",),
+        type=click.Choice(["failed", "orphaned", "processed", "ignored"]),
+        help="Which stored events to apply again (default: failed).",
+    )
     def replay_events(statuses: tuple[str, ...]) -> None:
         """Apply stored webhook events again (they are idempotent)."""
         billing = billing_service()

@@ -8,8 +8,9 @@ import marshmallow as ma
 class PlanSchema(ma.Schema):
     lookup_key = ma.fields.String(required=True, metadata={"example": "premium_monthly"})
     name = ma.fields.String(required=True)
-    amount = ma.fields.Integer(allow_none=True, metadata={"description": "In the currency's "
-                               "smallest unit (cents)"})
+    amount = ma.fields.Integer(
+        allow_none=True, metadata={"description": "In the currency's smallest unit (cents)"}
+    )
     currency = ma.fields.String(required=True)
     interval = ma.fields.String(required=True)
     interval_count = ma.fields.Integer(required=True)
@@ -26,8 +27,12 @@ class CheckoutRequestSchema(ma.Schema):
 
 
 class PortalRequestSchema(ma.Schema):
-    return_url = ma.fields.Url(metadata={"description": "Where the portal's Return link goes; "
-                               "must be on the service or the news site"})
+    return_url = ma.fields.Url(
+        metadata={
+            "description": "Where the portal's Return link goes; "
+            "must be on the service or the news site"
+        }
+    )
 
 
 class UrlSchema(ma.Schema):

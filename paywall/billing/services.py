@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from paywall.accounts.models import Account
 from paywall.billing.access import (
@@ -32,6 +31,7 @@ from paywall.clock import utcnow
 from paywall.devices.services import DeviceService
 from paywall.errors import Conflict, NotFound, PaywallError, UpstreamError
 from paywall.outbox.services import Outbox
+from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class BillingService:
 
     def __init__(
         self,
-        session: Session,
+        session: DbSession,
         gateway: StripeGateway,
         devices: DeviceService,
         outbox: Outbox,
@@ -136,9 +136,7 @@ class BillingService:
     def plans(self) -> list[Plan]:
         """Active plans, from the local cache; refreshed from Stripe when stale or empty."""
         cached = list(self.session.scalars(select(Plan).order_by(Plan.amount)).all())
-        fresh = cached and all(
-            utcnow() - p.refreshed_at < self.settings.plans_ttl for p in cached
-        )
+        fresh = cached and all(utcnow() - p.refreshed_at < self.settings.plans_ttl for p in cached)
         if not fresh:
             try:
                 cached = self.sync_plans()
@@ -307,8 +305,9 @@ class BillingService:
     def portal(self, account: Account, return_url: str | None = None) -> str:
         customer = self.session.get(Customer, account.id)
         if customer is None or customer.deleted_at is not None:
-            raise NotFound("You have no billing account yet. Subscribe first.",
-                           code="no_billing_account")
+            raise NotFound(
+                "You have no billing account yet. Subscribe first.", code="no_billing_account"
+            )
         portal = self._stripe(
             lambda: self.gateway.create_portal_session(
                 customer.stripe_customer_id, return_url or self.settings.public_url + "/"
@@ -434,15 +433,17 @@ class BillingService:
                 continue
             for data in self.gateway.list_subscriptions(customer.stripe_customer_id):
                 before = self.session.get(Subscription, data["id"])
-                old = (before.status, before.price_id, before.cancel_at_period_end) if before else None
+                old = (
+                    (before.status, before.price_id, before.cancel_at_period_end)
+                    if before
+                    else None
+                )
                 sub = self.apply_subscription(data)
                 if sub is None:
                     continue
                 new = (sub.status, sub.price_id, sub.cancel_at_period_end)
                 if old != new:
-                    changes.append(
-                        f"{customer.account_id} {sub.id}: {_fmt(old)} -> {_fmt(new)}"
-                    )
+                    changes.append(f"{customer.account_id} {sub.id}: {_fmt(old)} -> {_fmt(new)}")
         return changes
 
     # -- emails ------------------------------------------------------------------------------

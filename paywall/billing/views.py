@@ -78,9 +78,12 @@ def portal(body: dict[str, Any]) -> dict[str, str]:
     """Open Stripe's billing portal (cancel, change plan, update card, invoices)."""
     return_url = body.get("return_url")
     if return_url and not allowed_return_url(return_url):
-        raise PaywallError("return_url must be on this service or the news site.",
-                           code="validation_error", status=422,
-                           extra={"fields": {"return_url": ["Not an allowed address."]}})
+        raise PaywallError(
+            "return_url must be on this service or the news site.",
+            code="validation_error",
+            status=422,
+            extra={"fields": {"return_url": ["Not an allowed address."]}},
+        )
     url = billing_service().portal(current_user, return_url)
     db.session.commit()
     return {"url": url}
@@ -112,8 +115,9 @@ def stripe_webhook() -> dict[str, Any]:
         )
     except SignatureInvalid as exc:
         log.warning("webhook refused", extra={"reason": str(exc)})
-        raise PaywallError("The Stripe-Signature header does not verify.",
-                           code="invalid_signature", status=400) from exc
+        raise PaywallError(
+            "The Stripe-Signature header does not verify.", code="invalid_signature", status=400
+        ) from exc
     service = WebhookService(db.session, billing_service())
     try:
         outcome = service.receive(event)
@@ -127,6 +131,9 @@ def stripe_webhook() -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - the database may be the thing that is down
             db.session.rollback()
             log.exception("could not record the failed event", extra={"event_id": event["id"]})
-        raise PaywallError("The event could not be applied; Stripe will retry it.",
-                           code="webhook_failed", status=500) from exc
+        raise PaywallError(
+            "The event could not be applied; Stripe will retry it.",
+            code="webhook_failed",
+            status=500,
+        ) from exc
     return {"received": True, "outcome": outcome}

@@ -15,17 +15,21 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from paywall.billing.gateway import StripeGateway
 from paywall.billing.models import StripeEvent
 from paywall.billing.services import BillingService, _id
 from paywall.clock import utcnow
+from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
 
 PROCESSED, IGNORED, ORPHANED, FAILED, DUPLICATE = (
-    "processed", "ignored", "orphaned", "failed", "duplicate"
+    "processed",
+    "ignored",
+    "orphaned",
+    "failed",
+    "duplicate",
 )
 
 
@@ -38,7 +42,7 @@ class NotOurs(Exception):
 
 
 class WebhookService:
-    def __init__(self, session: Session, billing: BillingService) -> None:
+    def __init__(self, session: DbSession, billing: BillingService) -> None:
         self.session = session
         self.billing = billing
         self.handlers: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
@@ -162,11 +166,12 @@ class WebhookService:
         account_id = self.billing.owner_of_customer(_id(invoice.get("customer")))
         if account_id:
             amount = (invoice.get("amount_paid") or 0) / 100
+            currency = str(invoice.get("currency", "")).upper()
             self.billing.notify(
                 account_id,
                 "payment_received",
                 "Thank you: payment received",
-                f"We received your payment of {amount:.2f} {str(invoice.get('currency', '')).upper()}"
+                f"We received your payment of {amount:.2f} {currency}"
                 f" (invoice {invoice.get('number') or invoice.get('id')}). Enjoy your reading.",
                 dedupe_key=f"invoice.paid:{invoice.get('id')}",
             )
@@ -226,9 +231,9 @@ class WebhookService:
         from paywall.billing.models import Subscription
 
         account_ids = self.session.scalars(
-            select(Subscription.account_id).where(Subscription.status.in_(
-                ("active", "trialing", "past_due")
-            )).distinct()
+            select(Subscription.account_id)
+            .where(Subscription.status.in_(("active", "trialing", "past_due")))
+            .distinct()
         ).all()
         for account_id in account_ids:
             account = self.session.get(Account, account_id)
@@ -243,8 +248,12 @@ def invoice_subscription(invoice: dict[str, Any]) -> str | None:
     return _id(details.get("subscription")) or _id(invoice.get("subscription"))
 
 
-def replay(session: Session, gateway: StripeGateway, billing: BillingService,
-           statuses: tuple[str, ...] = (FAILED, ORPHANED)) -> list[tuple[str, str]]:
+def replay(
+    session: DbSession,
+    gateway: StripeGateway,
+    billing: BillingService,
+    statuses: tuple[str, ...] = (FAILED, ORPHANED),
+) -> list[tuple[str, str]]:
     """Re-apply stored events (CLI ``replay-events``); returns (event id, outcome)."""
     del gateway
     service = WebhookService(session, billing)

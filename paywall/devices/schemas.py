@@ -23,8 +23,10 @@ class DeviceSessionSchema(ma.Schema):
 class NewSessionSchema(DeviceSessionSchema):
     token = ma.fields.String(
         required=True,
-        metadata={"description": "The session value, for clients without cookies: send it as "
-                  "`Authorization: Bearer <token>`. Browsers get it as an HttpOnly cookie."},
+        metadata={
+            "description": "The session value, for clients without cookies: send it as "
+            "`Authorization: Bearer <token>`. Browsers get it as an HttpOnly cookie."
+        },
     )
 
 

@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
 
 from paywall.accounts.models import Account
 from paywall.clock import utcnow
 from paywall.devices.models import EVICTED, REVOKED, SIGNED_OUT, DeviceSession
 from paywall.errors import NotFound, PaywallError
+from paywall.types import DbSession
 
 TOKEN_BYTES = 32  # 256 bits from the OS CSPRNG; OWASP asks for at least 64 bits of entropy
 
@@ -80,7 +80,7 @@ class DeviceService:
 
     def __init__(
         self,
-        session: Session,
+        session: DbSession,
         policy: DevicePolicy,
         cap_for: Callable[[Account], int] | None = None,
     ) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, after_this_request, current_app, request
+from flask import after_this_request, current_app, request
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
+from werkzeug.wrappers import Response
 
 from paywall import ratelimits
 from paywall.accounts.services import account_service

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from paywall.accounts.models import Account
 from paywall.billing.access import Access
@@ -25,6 +24,7 @@ from paywall.entitlements.verifier import (
     key_id,
     serializer,
 )
+from paywall.types import DbSession
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class IssuedToken:
 class EntitlementService:
     def __init__(
         self,
-        session: Session,
+        session: DbSession,
         billing: BillingService,
         policy: DevicePolicy,
         keys: list[str],

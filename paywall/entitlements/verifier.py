@@ -94,8 +94,9 @@ class Verifier:
     ) -> dict[str, Any]:
         """The token's claims, or a ``TokenError``."""
         claims = self.load(token)
-        return check_claims(claims, now=time.time() if now is None else now, leeway=leeway,
-                            audience=audience)
+        return check_claims(
+            claims, now=time.time() if now is None else now, leeway=leeway, audience=audience
+        )
 
     def load(self, token: str | bytes) -> Any:
         """Signature check and decoding, exactly as ``URLSafeSerializer.loads`` does."""

@@ -19,8 +19,12 @@ from paywall.entitlements.services import entitlement_service
 from paywall.entitlements.verifier import can_read
 from paywall.schemas import ApiErrorSchema
 
-blp = Blueprint("entitlements", __name__, url_prefix="/api/v1/entitlements",
-                description="Entitlement tokens for the article frontend")
+blp = Blueprint(
+    "entitlements",
+    __name__,
+    url_prefix="/api/v1/entitlements",
+    description="Entitlement tokens for the article frontend",
+)
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -28,8 +32,11 @@ NO_STORE = {"Cache-Control": "no-store"}
 @blp.route("/token", methods=["POST"])
 @login_required
 @blp.response(200, IssuedTokenSchema, headers=None)
-@blp.alt_response(401, schema=ApiErrorSchema,
-                  description="unauthorized, session_evicted, session_revoked, session_expired")
+@blp.alt_response(
+    401,
+    schema=ApiErrorSchema,
+    description="unauthorized, session_evicted, session_revoked, session_expired",
+)
 def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     """A short-lived token for this device session, naming what the reader may read."""
     issued = entitlement_service().issue(current_user, current_device())

@@ -11,10 +11,10 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, g
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from paywall.clock import utcnow
 from paywall.outbox.models import OutboxEmail
+from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,11 @@ class LogTransport:
     def send(self, message: EmailMessage) -> None:
         log.info(
             "email",
-            extra={"to": message["To"], "subject": message["Subject"], "body": message.get_content()},
+            extra={
+                "to": message["To"],
+                "subject": message["Subject"],
+                "body": message.get_content(),
+            },
         )
 
 
@@ -64,7 +68,7 @@ def transport_for(app: Flask) -> Transport:
 class Outbox:
     """Writes emails to the outbox table; the request that wrote them commits them."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: DbSession) -> None:
         self.session = session
 
     def enqueue(
@@ -88,7 +92,7 @@ class Outbox:
         g.outbox_pending = True
 
 
-def send_pending(session: Session, transport: Transport, sender: str, limit: int = 50) -> int:
+def send_pending(session: DbSession, transport: Transport, sender: str, limit: int = 50) -> int:
     """Send up to ``limit`` queued emails; returns how many went. Failures stay queued."""
     sent = 0
     for _ in range(limit):

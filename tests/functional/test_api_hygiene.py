@@ -142,9 +142,7 @@ class TestCsrf:
 
     @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
     def test_forms_without_a_csrf_token_are_refused(self, app: Flask, reader: str) -> None:
-        response = app.test_client().post(
-            "/login", data={"email": reader, "password": PASSWORD}
-        )
+        response = app.test_client().post("/login", data={"email": reader, "password": PASSWORD})
         assert response.status_code == 400
         assert b"CSRF" in response.data
 

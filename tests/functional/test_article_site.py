@@ -42,18 +42,26 @@ def leaks(text: str) -> list[str]:
 
 def sign_up_and_log_in(stack: Any, email: str = "reader@example.com") -> requests.Session:
     browser = requests.Session()
-    assert browser.post(stack.service.url + "/api/v1/accounts",
-                        json={"email": email, "password": PASSWORD}).status_code == 202
-    login = browser.post(stack.service.url + "/api/v1/sessions",
-                         json={"email": email, "password": PASSWORD, "device_name": "Laptop"})
+    assert (
+        browser.post(
+            stack.service.url + "/api/v1/accounts", json={"email": email, "password": PASSWORD}
+        ).status_code
+        == 202
+    )
+    login = browser.post(
+        stack.service.url + "/api/v1/sessions",
+        json={"email": email, "password": PASSWORD, "device_name": "Laptop"},
+    )
     assert login.status_code == 201
     return browser
 
 
 def subscribe(stack: Any, browser: requests.Session) -> None:
-    url = browser.post(stack.service.url + "/api/v1/billing/checkout",
-                       json={"plan": "premium_monthly"},
-                       headers={"Origin": stack.service.url}).json()["url"]
+    url = browser.post(
+        stack.service.url + "/api/v1/billing/checkout",
+        json={"plan": "premium_monthly"},
+        headers={"Origin": stack.service.url},
+    ).json()["url"]
     stack.standin.complete_checkout(url.rsplit("/", 1)[1])
     assert stack.standin.wait_for_webhooks(10)
 
@@ -65,9 +73,11 @@ def test_anonymous_readers_never_receive_premium_text(live_stack: Any, headers: 
         assert response.status_code == 200, path
         assert leaks(response.text) == [], (path, headers)
     page = requests.get(live_stack.site.url + PATHS[0], timeout=5).text
-    for promise in ("Never miss a story with notifications",
-                    "Gain full access to our premium content",
-                    "Browse free from up to 5 devices at once"):
+    for promise in (
+        "Never miss a story with notifications",
+        "Gain full access to our premium content",
+        "Browse free from up to 5 devices at once",
+    ):
         assert promise in page
     assert ARTICLE.teaser[0][:60] in page.replace("&#39;", "'")
 
@@ -118,12 +128,19 @@ def test_signed_out_device_loses_premium_within_the_token_lifetime_and_is_told_w
     subscribe(live_stack, laptop)
     assert leaks(laptop.get(live_stack.site.url + PATHS[0], timeout=5).text)
     phone = requests.Session()
-    phone.post(live_stack.service.url + "/api/v1/sessions",
-               json={"email": "reader@example.com", "password": PASSWORD, "device_name": "Phone"})
-    laptop_id = next(s["id"] for s in phone.get(live_stack.service.url + "/api/v1/sessions")
-                     .json()["sessions"] if s["device_name"] == "Laptop")
-    phone.delete(live_stack.service.url + f"/api/v1/sessions/{laptop_id}",
-                 headers={"Origin": live_stack.service.url})
+    phone.post(
+        live_stack.service.url + "/api/v1/sessions",
+        json={"email": "reader@example.com", "password": PASSWORD, "device_name": "Phone"},
+    )
+    laptop_id = next(
+        s["id"]
+        for s in phone.get(live_stack.service.url + "/api/v1/sessions").json()["sessions"]
+        if s["device_name"] == "Laptop"
+    )
+    phone.delete(
+        live_stack.service.url + f"/api/v1/sessions/{laptop_id}",
+        headers={"Origin": live_stack.service.url},
+    )
     time.sleep(2.5)  # the token lifetime in this test
     page = laptop.get(live_stack.site.url + PATHS[0], timeout=5).text
     assert leaks(page) == []

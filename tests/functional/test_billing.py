@@ -50,9 +50,14 @@ def test_plans_come_from_stripe_prices_and_product_metadata(billing_app: Flask) 
     assert set(by_key) == {"premium_monthly", "premium_yearly", "solo_monthly"}
     monthly = by_key["premium_monthly"]
     assert monthly == {
-        "lookup_key": "premium_monthly", "name": "Premium", "amount": 900, "currency": "usd",
-        "interval": "month", "interval_count": 1,
-        "entitlements": ["premium_content", "notifications"], "max_devices": 5,
+        "lookup_key": "premium_monthly",
+        "name": "Premium",
+        "amount": 900,
+        "currency": "usd",
+        "interval": "month",
+        "interval_count": 1,
+        "entitlements": ["premium_content", "notifications"],
+        "max_devices": 5,
     }
     assert by_key["solo_monthly"]["max_devices"] == 2
 
@@ -98,8 +103,11 @@ def test_subscribe_end_to_end_grants_entitlements_through_webhooks(
     stripe_actions.deliver()
     account = reader_browser.get("/api/v1/account").get_json()
     assert account["entitlements"] == {
-        "plan": "premium_monthly", "features": ["premium_content", "notifications"],
-        "max_devices": 5, "reason": "active"}
+        "plan": "premium_monthly",
+        "features": ["premium_content", "notifications"],
+        "max_devices": 5,
+        "reason": "active",
+    }
     assert account["subscription"]["status"] == "active"
     assert account["subscription"]["cancel_at_period_end"] is False
     assert account["subscription"]["current_period_end"]
@@ -109,7 +117,8 @@ def test_success_redirect_grants_nothing_by_itself(
     billing_app: Flask, reader_browser: FlaskClient, standin: Any
 ) -> None:
     url = reader_browser.post(
-        "/api/v1/billing/checkout", json={"plan": "premium_monthly"}).get_json()["url"]
+        "/api/v1/billing/checkout", json={"plan": "premium_monthly"}
+    ).get_json()["url"]
     session_id = url.rsplit("/", 1)[1]
     back = reader_browser.get(f"/billing/return?session_id={session_id}")
     assert back.status_code == 302
@@ -126,8 +135,9 @@ def test_double_clicked_checkout_creates_one_customer_and_one_session(
     billing_app: Flask, reader_browser: FlaskClient, standin: Any
 ) -> None:
     urls = {
-        reader_browser.post("/api/v1/billing/checkout", json={"plan": "premium_monthly"})
-        .get_json()["url"]
+        reader_browser.post(
+            "/api/v1/billing/checkout", json={"plan": "premium_monthly"}
+        ).get_json()["url"]
         for _ in range(3)
     }
     assert len(urls) == 1
@@ -151,7 +161,8 @@ def test_checkout_bad_input(billing_app: Flask, reader_browser: FlaskClient) -> 
     assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "unknown_plan"
     assert reader_browser.post("/api/v1/billing/checkout", json={}).status_code == 422
     anonymous = billing_app.test_client().post(
-        "/api/v1/billing/checkout", json={"plan": "premium_monthly"})
+        "/api/v1/billing/checkout", json={"plan": "premium_monthly"}
+    )
     assert anonymous.status_code == 401
 
 
@@ -198,15 +209,23 @@ def test_portal_session(
     portal = reader_browser.post("/api/v1/billing/portal", json={})
     assert portal.status_code == 201
     assert portal.get_json()["url"].startswith(standin.url + "/portal/")
-    evil = reader_browser.post("/api/v1/billing/portal", json={"return_url": "https://evil.example/"})
+    evil = reader_browser.post(
+        "/api/v1/billing/portal", json={"return_url": "https://evil.example/"}
+    )
     assert evil.status_code == 422
 
 
 # -- webhooks: signatures ------------------------------------------------------------------
 def signed_event(standin: Any, event_type: str = "invoice.paid") -> bytes:
-    return json.dumps({"id": f"evt_test_{time.time_ns()}", "object": "event",
-                       "type": event_type, "created": int(time.time()),
-                       "data": {"object": {"id": "in_x", "object": "invoice"}}}).encode()
+    return json.dumps(
+        {
+            "id": f"evt_test_{time.time_ns()}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": {"id": "in_x", "object": "invoice"}},
+        }
+    ).encode()
 
 
 @pytest.mark.parametrize(
@@ -227,7 +246,8 @@ def test_forged_tampered_and_stale_webhooks_are_refused_with_nothing_written(
     elif forgery == "garbage_header":
         headers["Stripe-Signature"] = "t=abc,v1=zzz"
     response = billing_app.test_client().post(
-        "/api/v1/stripe/webhook", data=payload, headers=headers)
+        "/api/v1/stripe/webhook", data=payload, headers=headers
+    )
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_signature"
     assert count(billing_app, StripeEvent) == 0
@@ -240,22 +260,28 @@ def test_two_signatures_one_valid_and_secret_rotation(billing_app: Flask, standi
     t = good.split(",")[0]
     header = f"{t},{bad.split(',')[1]},{good.split(',')[1]}"
     ok = billing_app.test_client().post(
-        "/api/v1/stripe/webhook", data=payload,
-        headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+        "/api/v1/stripe/webhook",
+        data=payload,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
     assert ok.status_code == 200 and ok.get_json()["outcome"] == "ignored"
     billing_app.config["STRIPE_WEBHOOK_SECRET"] = ["whsec_new_one", standin.webhook_secret]
     second = signed_event(standin, "something.else")
     ok2 = billing_app.test_client().post(
-        "/api/v1/stripe/webhook", data=second,
-        headers={"Stripe-Signature": standin.sign(second), "Content-Type": "application/json"})
+        "/api/v1/stripe/webhook",
+        data=second,
+        headers={"Stripe-Signature": standin.sign(second), "Content-Type": "application/json"},
+    )
     assert ok2.status_code == 200
 
 
 def test_unknown_event_types_are_recorded_and_ignored(billing_app: Flask, standin: Any) -> None:
     payload = signed_event(standin, "issuing_card.created")
     response = billing_app.test_client().post(
-        "/api/v1/stripe/webhook", data=payload,
-        headers={"Stripe-Signature": standin.sign(payload), "Content-Type": "application/json"})
+        "/api/v1/stripe/webhook",
+        data=payload,
+        headers={"Stripe-Signature": standin.sign(payload), "Content-Type": "application/json"},
+    )
     assert response.get_json() == {"received": True, "outcome": "ignored"}
     with billing_app.app_context():
         assert db.session.scalars(select(StripeEvent.status)).all() == ["ignored"]
@@ -263,7 +289,10 @@ def test_unknown_event_types_are_recorded_and_ignored(billing_app: Flask, standi
 
 # -- webhooks: once, in any order ----------------------------------------------------------
 def test_duplicate_delivery_applies_once_and_sends_one_email(
-    billing_app: Flask, reader_browser: FlaskClient, stripe_actions: Stripe, standin: Any,
+    billing_app: Flask,
+    reader_browser: FlaskClient,
+    stripe_actions: Stripe,
+    standin: Any,
     mailbox: Mailbox,
 ) -> None:
     mailbox.wait_for(1)  # the verification email
@@ -278,13 +307,21 @@ def test_duplicate_delivery_applies_once_and_sends_one_email(
     receipts = [m for m in mailbox.messages if m["Subject"] == "Thank you: payment received"]
     assert len(receipts) == 1
     with billing_app.app_context():
-        assert db.session.scalar(
-            select(func.count()).select_from(StripeEvent).where(StripeEvent.id == paid[0].event_id)
-        ) == 1
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(StripeEvent)
+                .where(StripeEvent.id == paid[0].event_id)
+            )
+            == 1
+        )
 
 
 def test_concurrent_duplicate_delivery_applies_once(
-    billing_app: Flask, reader_browser: FlaskClient, stripe_actions: Stripe, standin: Any,
+    billing_app: Flask,
+    reader_browser: FlaskClient,
+    stripe_actions: Stripe,
+    standin: Any,
     mailbox: Mailbox,
 ) -> None:
     stripe_actions.subscribe(reader_browser)
@@ -296,9 +333,14 @@ def test_concurrent_duplicate_delivery_applies_once(
     def post(_: int) -> int:
         client = billing_app.test_client()
         barrier.wait()
-        return client.post("/api/v1/stripe/webhook", data=paid.payload, headers={
-            "Stripe-Signature": paid.headers["Stripe-Signature"],
-            "Content-Type": "application/json"}).status_code
+        return client.post(
+            "/api/v1/stripe/webhook",
+            data=paid.payload,
+            headers={
+                "Stripe-Signature": paid.headers["Stripe-Signature"],
+                "Content-Type": "application/json",
+            },
+        ).status_code
 
     with ThreadPoolExecutor(4) as pool:
         statuses = list(pool.map(post, range(4)))
@@ -308,17 +350,21 @@ def test_concurrent_duplicate_delivery_applies_once(
     assert len(receipts) == 1
 
 
-def collect_lifecycle(stripe_actions: Stripe, browser: FlaskClient, standin: Any,
-                      cancel: bool) -> list[Any]:
+def collect_lifecycle(
+    stripe_actions: Stripe, browser: FlaskClient, standin: Any, cancel: bool
+) -> list[Any]:
     """The five events of a subscription's life, in Stripe's order, undelivered."""
     stripe_actions.deliver()  # catalogue events
     sub = stripe_actions.subscribe(browser)
-    stripe_actions.client.v1.subscriptions.update(
-        sub["id"], params={"cancel_at_period_end": True})
+    stripe_actions.client.v1.subscriptions.update(sub["id"], params={"cancel_at_period_end": True})
     if cancel:
         stripe_actions.client.v1.subscriptions.cancel(sub["id"])
-    wanted = ["checkout.session.completed", "customer.subscription.created",
-              "customer.subscription.updated", "invoice.paid"]
+    wanted = [
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "invoice.paid",
+    ]
     if cancel:
         wanted.append("customer.subscription.deleted")
     deliveries = standin.take_deliveries()
@@ -327,7 +373,10 @@ def collect_lifecycle(stripe_actions: Stripe, browser: FlaskClient, standin: Any
 
 @pytest.mark.parametrize("cancel", [False, True], ids=["cancel_at_period_end", "deleted"])
 def test_every_ordering_converges_to_stripes_state(
-    billing_app: Flask, reader_browser: FlaskClient, stripe_actions: Stripe, standin: Any,
+    billing_app: Flask,
+    reader_browser: FlaskClient,
+    stripe_actions: Stripe,
+    standin: Any,
     cancel: bool,
 ) -> None:
     events = collect_lifecycle(stripe_actions, reader_browser, standin, cancel)
@@ -340,14 +389,17 @@ def test_every_ordering_converges_to_stripes_state(
         stripe_actions.deliver(list(order))
         sub = local_subscription(billing_app)
         assert (sub.status, sub.cancel_at_period_end) == (
-            truth["status"], truth["cancel_at_period_end"]), [d.type for d in order]
+            truth["status"],
+            truth["cancel_at_period_end"],
+        ), [d.type for d in order]
         features = entitlements(reader_browser)["features"]
         assert bool(features) == (not cancel), [d.type for d in order]
 
 
 # -- access rules through Stripe -------------------------------------------------------------
-def subscribed(stripe_actions: Stripe, browser: FlaskClient, plan: str = "premium_monthly"
-               ) -> dict[str, Any]:
+def subscribed(
+    stripe_actions: Stripe, browser: FlaskClient, plan: str = "premium_monthly"
+) -> dict[str, Any]:
     stripe_actions.deliver()
     sub = stripe_actions.subscribe(browser, plan)
     stripe_actions.deliver()
@@ -402,7 +454,11 @@ def test_full_refund_ends_access_partial_does_not(
     stripe_actions.client.v1.refunds.create(params={"charge": charge["id"]})
     stripe_actions.deliver()
     assert entitlements(reader_browser) == {
-        "plan": None, "features": [], "max_devices": 5, "reason": "refunded"}
+        "plan": None,
+        "features": [],
+        "max_devices": 5,
+        "reason": "refunded",
+    }
 
 
 @pytest.mark.parametrize("app_config", [{"REFUND_ENDS_ACCESS": False}])
@@ -435,14 +491,16 @@ def test_plan_change_lowering_max_devices_evicts_least_recently_used(
     from paywall.devices.models import DeviceSession
 
     with billing_app.app_context():  # Device 0 is the most recently used, then 1, 2, ...
-        for i, row in enumerate(sorted(db.session.scalars(select(DeviceSession)),
-                                       key=lambda s: s.device_name)):
+        for i, row in enumerate(
+            sorted(db.session.scalars(select(DeviceSession)), key=lambda s: s.device_name)
+        ):
             row.last_seen_at = utcnow() - timedelta(hours=i)
         db.session.commit()
     solo = next(p for p in standin.objects("price") if p.get("lookup_key") == "solo_monthly")
     item = sub["items"]["data"][0]["id"]
     stripe_actions.client.v1.subscriptions.update(
-        sub["id"], params={"items": [{"id": item, "price": solo["id"]}]})
+        sub["id"], params={"items": [{"id": item, "price": solo["id"]}]}
+    )
     stripe_actions.deliver()
     codes = [b.get("/api/v1/account").status_code for b in browsers]
     assert codes == [200, 200, 401, 401, 401]
@@ -469,9 +527,14 @@ def test_webhook_error_is_5xx_recorded_and_the_redelivery_applies_once(
     standin.add_fault("GET", "/v1/subscriptions/*", mode="error", status=500, times=None)
     client = billing_app.test_client()
     first = next(d for d in deliveries if d.type == "customer.subscription.created")
-    failed = client.post("/api/v1/stripe/webhook", data=first.payload, headers={
-        "Stripe-Signature": first.headers["Stripe-Signature"],
-        "Content-Type": "application/json"})
+    failed = client.post(
+        "/api/v1/stripe/webhook",
+        data=first.payload,
+        headers={
+            "Stripe-Signature": first.headers["Stripe-Signature"],
+            "Content-Type": "application/json",
+        },
+    )
     assert failed.status_code == 500
     assert failed.get_json()["error"]["code"] == "webhook_failed"
     with billing_app.app_context():
@@ -494,8 +557,14 @@ def test_replay_command_applies_failed_events(
     standin.add_fault("GET", "/v1/subscriptions/*", mode="down", times=None)
     client = billing_app.test_client()
     for d in deliveries:
-        client.post("/api/v1/stripe/webhook", data=d.payload, headers={
-            "Stripe-Signature": d.headers["Stripe-Signature"], "Content-Type": "application/json"})
+        client.post(
+            "/api/v1/stripe/webhook",
+            data=d.payload,
+            headers={
+                "Stripe-Signature": d.headers["Stripe-Signature"],
+                "Content-Type": "application/json",
+            },
+        )
     assert entitlements(reader_browser)["features"] == []
     standin.clear_faults()
     result = billing_app.test_cli_runner().invoke(args=["billing", "replay-events"])
@@ -526,16 +595,22 @@ def test_events_for_unknown_customers_are_kept_and_applied_when_reconcile_finds_
     # Finance creates a customer and subscription by hand in the dashboard: no owner tag.
     customer = stripe_actions.client.v1.customers.create(params={"email": "reader@example.com"})
     monthly = next(p for p in standin.objects("price") if p.get("lookup_key") == "premium_monthly")
-    session = stripe_actions.client.v1.checkout.sessions.create(params={
-        "mode": "subscription", "customer": customer.id, "success_url": "https://x.test/ok",
-        "line_items": [{"price": monthly["id"], "quantity": 1}]})
+    session = stripe_actions.client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": customer.id,
+            "success_url": "https://x.test/ok",
+            "line_items": [{"price": monthly["id"], "quantity": 1}],
+        }
+    )
     standin.complete_checkout(session.id)
     outcomes = {r.get_json()["outcome"] for r in stripe_actions.deliver()}
     assert "orphaned" in outcomes
     assert entitlements(reader_browser)["features"] == []
     account_id = reader_browser.get("/api/v1/account").get_json()["id"]
     stripe_actions.client.v1.customers.update(
-        customer.id, params={"metadata": {"paywall_account_id": account_id}})
+        customer.id, params={"metadata": {"paywall_account_id": account_id}}
+    )
     standin.take_deliveries()
     result = billing_app.test_cli_runner().invoke(args=["billing", "reconcile"])
     assert result.exit_code == 0, result.output

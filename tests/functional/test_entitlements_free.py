@@ -23,9 +23,9 @@ def test_token_for_a_free_reader_is_bound_to_the_session(
     assert claims["kid"] == key_id(app.config["ENTITLEMENT_KEYS"][0])
     assert claims["exp"] - claims["iat"] == 300
     assert body["expires_at"].startswith(
-        __import__("datetime").datetime.fromtimestamp(
-            claims["exp"], __import__("datetime").UTC
-        ).isoformat()[:16]
+        __import__("datetime")
+        .datetime.fromtimestamp(claims["exp"], __import__("datetime").UTC)
+        .isoformat()[:16]
     )
 
 
@@ -36,8 +36,11 @@ def test_online_verify_and_revocation_on_sign_out(client, auth: AuthActions, rea
     ok = client.post("/api/v1/entitlements/verify", json={"token": token}).get_json()
     assert ok["valid"] is True and ok["claims"]["features"] == []
 
-    phone_id = next(s["id"] for s in laptop.get("/api/v1/sessions").get_json()["sessions"]
-                    if s["device_name"] == "Phone")
+    phone_id = next(
+        s["id"]
+        for s in laptop.get("/api/v1/sessions").get_json()["sessions"]
+        if s["device_name"] == "Phone"
+    )
     laptop.delete(f"/api/v1/sessions/{phone_id}")
     revoked = client.post("/api/v1/entitlements/verify", json={"token": token}).get_json()
     assert revoked == {"valid": False, "reason": "revoked"}
@@ -52,7 +55,9 @@ def test_online_verify_reasons(app: Flask, client, auth: AuthActions, reader: st
     bad = client.post("/api/v1/entitlements/verify", json={"token": token[:-3] + "xyz"})
     assert bad.get_json() == {"valid": False, "reason": "invalid"}
     app.config["ENTITLEMENT_TTL"] = -120
-    expired_token = auth.browser(name="Other").post("/api/v1/entitlements/token").get_json()["token"]
+    expired_token = (
+        auth.browser(name="Other").post("/api/v1/entitlements/token").get_json()["token"]
+    )
     expired = client.post("/api/v1/entitlements/verify", json={"token": expired_token})
     assert expired.get_json() == {"valid": False, "reason": "expired"}
     missing = client.post("/api/v1/entitlements/verify", json={})
@@ -92,7 +97,9 @@ def test_rotation_keeps_old_tokens_valid_while_listed(
     assert client.post("/api/v1/entitlements/verify", json={"token": old_token}).get_json()["valid"]
     app.config["ENTITLEMENT_KEYS"] = [new_key]
     assert client.post("/api/v1/entitlements/verify", json={"token": old_token}).get_json() == {
-        "valid": False, "reason": "invalid"}
+        "valid": False,
+        "reason": "invalid",
+    }
     try:
         verify(old_token, [new_key])
     except TokenBadSignature:

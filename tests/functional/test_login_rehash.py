@@ -16,9 +16,7 @@ def app_config() -> dict:
     return {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 2048}
 
 
-def test_login_rehashes_when_parameters_change(
-    app: Flask, auth: AuthActions, reader: str
-) -> None:
+def test_login_rehashes_when_parameters_change(app: Flask, auth: AuthActions, reader: str) -> None:
     with app.app_context():
         before = db.session.query(Account).one().password_hash
     assert extract_parameters(before).memory_cost == 2048

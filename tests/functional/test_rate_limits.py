@@ -21,9 +21,7 @@ def app_config() -> dict:
     return dict(LIMITS)
 
 
-def test_failed_logins_per_account_get_429_with_retry_after(
-    auth: AuthActions, reader: str
-) -> None:
+def test_failed_logins_per_account_get_429_with_retry_after(auth: AuthActions, reader: str) -> None:
     for _ in range(3):
         _b, wrong = auth.log_in(reader, "wrong password!!")
         assert wrong.status_code == 401
@@ -37,17 +35,16 @@ def test_failed_logins_per_account_get_429_with_retry_after(
     assert other.status_code == 201
 
 
-def test_successful_logins_do_not_count_against_the_account(
-    auth: AuthActions, reader: str
-) -> None:
+def test_successful_logins_do_not_count_against_the_account(auth: AuthActions, reader: str) -> None:
     for _ in range(5):
         _b, ok = auth.log_in(reader, PASSWORD)
         assert ok.status_code in (201, 409)
 
 
 def test_logins_per_address_are_limited(auth: AuthActions, reader: str) -> None:
-    statuses = [auth.log_in(f"user{i}@example.com", "whatever pass")[1].status_code
-                for i in range(9)]
+    statuses = [
+        auth.log_in(f"user{i}@example.com", "whatever pass")[1].status_code for i in range(9)
+    ]
     assert statuses[:8] == [401] * 8
     assert statuses[8] == 429
 

@@ -23,9 +23,17 @@ NEW, OLD = "n" * 40, "o" * 40
 
 def make(keys: list[str], **claims: object) -> str:
     now = int(time.time())
-    base = {"sub": "acc", "sid": "sess", "plan": "premium_monthly",
-            "features": ["premium_content"], "max_devices": 5, "iat": now, "exp": now + 300,
-            "aud": AUDIENCE, "kid": key_id(keys[0])}
+    base = {
+        "sub": "acc",
+        "sid": "sess",
+        "plan": "premium_monthly",
+        "features": ["premium_content"],
+        "max_devices": 5,
+        "iat": now,
+        "exp": now + 300,
+        "aud": AUDIENCE,
+        "kid": key_id(keys[0]),
+    }
     base.update(claims)
     return str(serializer(keys).dumps(base))
 

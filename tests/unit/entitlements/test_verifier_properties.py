@@ -50,9 +50,9 @@ def mutate(token: str, data: st.DataObject) -> str:
     i = data.draw(st.integers(0, len(token) - 1))
     op = data.draw(st.sampled_from(["replace", "delete", "insert", "truncate", "swap_sig"]))
     if op == "replace":
-        return token[:i] + data.draw(st.characters(codec="ascii")) + token[i + 1:]
+        return token[:i] + data.draw(st.characters(codec="ascii")) + token[i + 1 :]
     if op == "delete":
-        return token[:i] + token[i + 1:]
+        return token[:i] + token[i + 1 :]
     if op == "insert":
         return token[:i] + data.draw(st.sampled_from(list("A.=-_x\x00é"))) + token[i:]
     if op == "truncate":
