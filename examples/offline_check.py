@@ -4,7 +4,7 @@ Needs only itsdangerous and paywall/entitlements/verifier.py (copy that one file
 frontend). Run against `make run`:
 
     TOKEN=$(curl -s -X POST -H "Authorization: Bearer $SESSION" \
-            http://127.0.0.1:8000/api/v1/entitlements/token | python -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+            http://127.0.0.1:8000/api/v1/entitlements/token | jq -r .token)
     PAYWALL_ENTITLEMENT_KEYS=<the service's keys> python examples/offline_check.py "$TOKEN" premium
 """
 
