@@ -13,8 +13,10 @@ Tokens are itsdangerous ``URLSafeSerializer`` tokens (HMAC-SHA256, salt
 makes one HMAC per key; it accepts and refuses exactly the tokens itsdangerous does
 (tests/unit/entitlements/test_verifier_properties.py proves it with hypothesis).
 
-Clock skew: ``exp`` and ``iat`` are checked with ``leeway`` seconds (default 60) of tolerance, so
-a verifier whose clock is up to a minute off from the service's agrees with it.
+Clock skew: ``exp`` and ``iat`` are checked with ``leeway`` seconds of tolerance (default 120),
+so a frontend whose clock is up to two minutes off from the service's agrees with it about every
+token; the price is that an offline check accepts a token up to two minutes past its expiry. The
+service's own online check uses no leeway (it is the clock that issued the token).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from itsdangerous.encoding import base64_decode
 
 SALT = "paywall.entitlement"
 AUDIENCE = "paywall.article"
-DEFAULT_LEEWAY = 60
+DEFAULT_LEEWAY = 120
 ACCESS_LEVELS = ("free", "registered", "premium")
 PREMIUM_FEATURE = "premium_content"
 
