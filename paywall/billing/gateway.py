@@ -141,10 +141,14 @@ class StripeGateway:
         parse. Never parses an unverified payload."""
         if not header or not secrets:
             raise SignatureInvalid("missing Stripe-Signature header or webhook secret")
+        try:
+            payload.decode("utf-8")  # the SDK decodes it and would raise on other bytes
+        except UnicodeDecodeError as exc:
+            raise SignatureInvalid("payload is not UTF-8") from exc
         for secret in secrets:
             try:
                 stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
-            except stripe.SignatureVerificationError:
+            except (stripe.SignatureVerificationError, ValueError):
                 continue
             try:
                 event = json.loads(payload)

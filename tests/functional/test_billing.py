@@ -631,3 +631,15 @@ def test_login_with_password_unchanged_after_billing(billing_auth: AuthActions) 
     billing_auth.sign_up("x@example.com")
     _b, response = billing_auth.log_in("x@example.com", PASSWORD)
     assert response.status_code == 201
+
+
+def test_non_utf8_webhook_body_is_a_400_not_a_crash(billing_app: Flask, standin: Any) -> None:
+    payload = b"\xff\xfe{not json"
+    response = billing_app.test_client().post(
+        "/api/v1/stripe/webhook",
+        data=payload,
+        headers={"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_signature"
+    assert count(billing_app, StripeEvent) == 0
