@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import marshmallow as ma
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ErrorDetailSchema(ma.Schema):
@@ -17,3 +22,34 @@ class ApiErrorSchema(ma.Schema):
     """The one error body of the API."""
 
     error = ma.fields.Nested(ErrorDetailSchema, required=True)
+
+
+ERROR_DESCRIPTIONS = {
+    400: "bad_request: the body is not valid JSON (or another malformed request)",
+    401: "unauthorized, or session_evicted / session_revoked / session_expired",
+    403: "csrf_failed: a cookie-authenticated write from another site",
+    404: "not_found",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "validation_error, with field errors",
+    429: "rate_limited, with Retry-After",
+    500: "internal_error",
+    502: "payment_provider_error: Stripe refused the request",
+    503: "payment_provider_unavailable: Stripe could not be reached; safe to retry",
+}
+
+#: What any JSON-body write can answer besides its own statuses.
+BODY_ERRORS = (400, 413, 422)
+
+
+def api_errors(blp: Any, *statuses: int) -> Callable[[F], F]:
+    """Document the error statuses an endpoint can answer, all with the one error body."""
+
+    def decorate(view: F) -> F:
+        for status in statuses:
+            view = blp.alt_response(
+                status, schema=ApiErrorSchema, description=ERROR_DESCRIPTIONS[status]
+            )(view)
+        return view
+
+    return decorate

@@ -19,7 +19,7 @@ from paywall.accounts.schemas import (
 )
 from paywall.accounts.services import account_service
 from paywall.extensions import db
-from paywall.schemas import ApiErrorSchema
+from paywall.schemas import api_errors
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Reader accounts")
 
@@ -33,8 +33,7 @@ ACCEPTED_SIGNUP = {
 @ratelimits.signup_per_address
 @blp.arguments(SignupSchema)
 @blp.response(202, AcceptedSchema)
-@blp.alt_response(422, schema=ApiErrorSchema, description="Malformed email or password policy")
-@blp.alt_response(429, schema=ApiErrorSchema, description="Too many sign-ups from this address")
+@api_errors(blp, 400, 403, 413, 422, 429)
 def sign_up(body: dict[str, Any]) -> dict[str, str]:
     """Sign up. The same 202 whether or not the address already has an account."""
     account_service().sign_up(body["email"], body["password"])
@@ -45,7 +44,7 @@ def sign_up(body: dict[str, Any]) -> dict[str, str]:
 @blp.route("/account", methods=["GET"])
 @login_required
 @blp.response(200, AccountSchema)
-@blp.alt_response(401, schema=ApiErrorSchema)
+@api_errors(blp, 401)
 def get_account() -> dict[str, Any]:
     """The signed-in reader, their subscription and what it grants."""
     describe = current_app.extensions["paywall.describe_account"]
@@ -55,6 +54,7 @@ def get_account() -> dict[str, Any]:
 @blp.route("/account/verification-email", methods=["POST"])
 @login_required
 @blp.response(202, AcceptedSchema)
+@api_errors(blp, 401, 403)
 def resend_verification() -> dict[str, str]:
     """Send the verification link again."""
     if not current_user.email_verified:
@@ -66,9 +66,7 @@ def resend_verification() -> dict[str, str]:
 @blp.route("/email-verifications", methods=["POST"])
 @blp.arguments(TokenSchema)
 @blp.response(200, AccountSchema)
-@blp.alt_response(
-    400, schema=ApiErrorSchema, description="token_invalid, token_expired, token_used"
-)
+@api_errors(blp, 400, 403, 413, 422)
 def verify_email(body: dict[str, Any]) -> dict[str, Any]:
     """Confirm an address with the token from the verification link."""
     account = account_service().verify_email(body["token"])
@@ -81,7 +79,7 @@ def verify_email(body: dict[str, Any]) -> dict[str, Any]:
 @ratelimits.reset_per_account
 @blp.arguments(ResetRequestSchema)
 @blp.response(202, AcceptedSchema)
-@blp.alt_response(429, schema=ApiErrorSchema)
+@api_errors(blp, 400, 403, 413, 422, 429)
 def request_reset(body: dict[str, Any]) -> dict[str, str]:
     """Email a reset link. The same 202 whether or not the address has an account."""
     account_service().request_reset(body["email"])
@@ -95,9 +93,7 @@ def request_reset(body: dict[str, Any]) -> dict[str, str]:
 @blp.route("/password-resets/confirm", methods=["POST"])
 @blp.arguments(ResetConfirmSchema)
 @blp.response(200, AcceptedSchema)
-@blp.alt_response(
-    400, schema=ApiErrorSchema, description="token_invalid, token_expired, token_used"
-)
+@api_errors(blp, 400, 403, 413, 422)
 def confirm_reset(body: dict[str, Any]) -> dict[str, str]:
     """Set a new password from the reset link; signs out every device."""
     account_service().reset_password(body["token"], body["password"])

@@ -23,7 +23,11 @@ class PlanListSchema(ma.Schema):
 
 
 class CheckoutRequestSchema(ma.Schema):
-    plan = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    plan = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=200),
+        metadata={"example": "premium_monthly"},
+    )
 
 
 class PortalRequestSchema(ma.Schema):

@@ -22,7 +22,7 @@ from paywall.billing.services import billing_service
 from paywall.billing.webhooks import WebhookService
 from paywall.errors import PaywallError
 from paywall.extensions import db
-from paywall.schemas import ApiErrorSchema
+from paywall.schemas import api_errors
 
 log = logging.getLogger(__name__)
 blp = Blueprint("billing", __name__, url_prefix="/api/v1", description="Plans and billing")
@@ -43,7 +43,7 @@ def plan_view(plan: Any, default_max_devices: int) -> dict[str, Any]:
 
 @blp.route("/plans", methods=["GET"])
 @blp.response(200, PlanListSchema)
-@blp.alt_response(503, schema=ApiErrorSchema, description="Stripe unavailable, nothing cached")
+@api_errors(blp, 503)
 def list_plans() -> dict[str, Any]:
     """The premium plans: Stripe prices with a lookup_key, cached locally."""
     billing = billing_service()
@@ -57,10 +57,7 @@ def list_plans() -> dict[str, Any]:
 @login_required
 @blp.arguments(CheckoutRequestSchema)
 @blp.response(201, UrlSchema)
-@blp.alt_response(404, schema=ApiErrorSchema, description="unknown_plan")
-@blp.alt_response(409, schema=ApiErrorSchema, description="subscription_exists")
-@blp.alt_response(502, schema=ApiErrorSchema, description="payment_provider_error")
-@blp.alt_response(503, schema=ApiErrorSchema, description="payment_provider_unavailable")
+@api_errors(blp, 400, 401, 403, 404, 409, 413, 422, 502, 503)
 def checkout(body: dict[str, Any]) -> dict[str, str]:
     """Start Stripe Checkout for a plan; open the returned URL."""
     url = billing_service().checkout(current_user, body["plan"])
@@ -72,8 +69,7 @@ def checkout(body: dict[str, Any]) -> dict[str, str]:
 @login_required
 @blp.arguments(PortalRequestSchema)
 @blp.response(201, UrlSchema)
-@blp.alt_response(404, schema=ApiErrorSchema, description="no_billing_account")
-@blp.alt_response(503, schema=ApiErrorSchema, description="payment_provider_unavailable")
+@api_errors(blp, 400, 401, 403, 404, 413, 422, 502, 503)
 def portal(body: dict[str, Any]) -> dict[str, str]:
     """Open Stripe's billing portal (cancel, change plan, update card, invoices)."""
     return_url = body.get("return_url")
@@ -100,8 +96,7 @@ def allowed_return_url(url: str) -> bool:
 
 @blp.route("/stripe/webhook", methods=["POST"])
 @blp.response(200, WebhookResultSchema)
-@blp.alt_response(400, schema=ApiErrorSchema, description="invalid_signature")
-@blp.alt_response(500, schema=ApiErrorSchema, description="Not applied; Stripe will retry")
+@api_errors(blp, 400, 413, 500)
 def stripe_webhook() -> dict[str, Any]:
     """Stripe's webhook endpoint: verifies the signature on the raw body, stores the event
     once and applies it in the same transaction."""

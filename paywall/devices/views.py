@@ -21,7 +21,7 @@ from paywall.devices.schemas import (
 )
 from paywall.devices.services import describe, device_service
 from paywall.extensions import db
-from paywall.schemas import ApiErrorSchema
+from paywall.schemas import api_errors
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/v1", description="Device sessions")
 
@@ -70,9 +70,8 @@ def log_in(body: dict[str, Any]) -> tuple[DeviceSession, str]:
 @ratelimits.login_per_account
 @blp.arguments(LoginSchema)
 @blp.response(201, NewSessionSchema)
-@blp.alt_response(401, schema=ApiErrorSchema, description="invalid_credentials")
 @blp.alt_response(409, schema=DeviceLimitSchema, description="device_limit_reached")
-@blp.alt_response(429, schema=ApiErrorSchema)
+@api_errors(blp, 400, 401, 403, 413, 422, 429)
 def create_session(body: dict[str, Any]) -> dict[str, Any]:
     """Log in one device. At the device limit: 409 with the devices, or evict (policy)."""
     device, raw = log_in(body)
@@ -88,7 +87,7 @@ def create_session(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/sessions", methods=["GET"])
 @login_required
 @blp.response(200, SessionListSchema)
-@blp.alt_response(401, schema=ApiErrorSchema)
+@api_errors(blp, 401)
 def list_sessions() -> dict[str, Any]:
     """The account's active device sessions, the current one marked."""
     devices = device_service()
@@ -104,6 +103,7 @@ def list_sessions() -> dict[str, Any]:
 @blp.route("/sessions/current", methods=["DELETE"])
 @login_required
 @blp.response(204)
+@api_errors(blp, 401, 403)
 def log_out() -> None:
     """Log this device out."""
     current = current_device()
@@ -119,7 +119,7 @@ def log_out() -> None:
 @blp.route("/sessions/<string:session_id>", methods=["DELETE"])
 @login_required
 @blp.response(204)
-@blp.alt_response(404, schema=ApiErrorSchema)
+@api_errors(blp, 401, 403, 404)
 def sign_out_device(session_id: str) -> None:
     """Sign one of the account's devices out; it gets 401 ``session_revoked`` next time."""
     current = current_device()

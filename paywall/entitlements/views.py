@@ -17,7 +17,7 @@ from paywall.entitlements.schemas import (
 )
 from paywall.entitlements.services import entitlement_service
 from paywall.entitlements.verifier import can_read
-from paywall.schemas import ApiErrorSchema
+from paywall.schemas import api_errors
 
 blp = Blueprint(
     "entitlements",
@@ -32,11 +32,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 @blp.route("/token", methods=["POST"])
 @login_required
 @blp.response(200, IssuedTokenSchema, headers=None)
-@blp.alt_response(
-    401,
-    schema=ApiErrorSchema,
-    description="unauthorized, session_evicted, session_revoked, session_expired",
-)
+@api_errors(blp, 401, 403)
 def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     """A short-lived token for this device session, naming what the reader may read."""
     issued = entitlement_service().issue(current_user, current_device())
@@ -56,6 +52,7 @@ def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
 @blp.route("/verify", methods=["POST"])
 @blp.arguments(VerifyRequestSchema)
 @blp.response(200, VerifyResultSchema)
+@api_errors(blp, 400, 403, 413, 422)
 def verify_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Check a token online: signature, expiry, and that its session and features still hold."""
     claims, reason = entitlement_service().check_online(body["token"])
@@ -67,8 +64,7 @@ def verify_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
 @blp.route("/check", methods=["GET"])
 @blp.arguments(CheckHeadersSchema, location="headers")
 @blp.response(204)
-@blp.alt_response(401, schema=ApiErrorSchema, description="No token, or a bad or revoked one")
-@blp.alt_response(403, schema=ApiErrorSchema, description="Valid, but not entitled")
+@api_errors(blp, 401, 403, 422)
 def check(headers: dict[str, Any]) -> Response:
     """For an edge proxy (nginx ``auth_request``): 204 entitled, 401 no or bad token, 403 valid
     but not entitled to ``X-Paywall-Access-Level`` (default premium)."""
