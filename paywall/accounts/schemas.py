@@ -94,3 +94,14 @@ class AccountSchema(ma.Schema):
     created_at = ma.fields.String(required=True)
     subscription = ma.fields.Nested(SubscriptionSchema, allow_none=True)
     entitlements = ma.fields.Nested(EntitlementsSchema)
+
+
+class PasswordChangeSchema(ma.Schema):
+    current_password = ma.fields.String(
+        required=True, validate=ma.validate.Length(min=1, max=MAX_LENGTH)
+    )
+    new_password = NewPasswordField(required=True, metadata=PASSWORD_DOC)
+
+
+class PasswordChangedSchema(ma.Schema):
+    signed_out_devices = ma.fields.Integer(required=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -22,6 +23,8 @@ from paywall.errors import PaywallError
 from paywall.outbox.services import Outbox
 from paywall.types import DbSession
 
+log = logging.getLogger(__name__)
+
 
 class InvalidCredentials(PaywallError):
     code, status, message = "invalid_credentials", 401, "The email or password is not correct."
@@ -40,6 +43,7 @@ class AccountService:
         reset_links: LinkSigner,
         public_url: str,
         end_all_sessions: Callable[[str], int],
+        end_other_sessions: Callable[[str, str | None], int],
     ) -> None:
         self.session = session
         self.hashing = hashing
@@ -48,6 +52,7 @@ class AccountService:
         self.reset_links = reset_links
         self.public_url = public_url.rstrip("/")
         self.end_all_sessions = end_all_sessions
+        self.end_other_sessions = end_other_sessions
 
     def get(self, account_id: str) -> Account | None:
         return self.session.get(Account, account_id)
@@ -85,12 +90,44 @@ class AccountService:
         """The account for these credentials; upgrades its hash if the parameters changed."""
         account = self.find_by_email(email)
         if not self.hashing.verify(account.password_hash if account else None, password):
+            # Log who was targeted without storing the typed address in clear.
+            log.info(
+                "login failed",
+                extra={
+                    "event": "login_failed",
+                    "account_id": account.id if account else None,
+                    "email_hash": token_digest(email.lower())[:16],
+                },
+            )
             raise InvalidCredentials()
         assert account is not None  # noqa: S101 - verify() is False without an account
         if self.hashing.needs_rehash(account.password_hash):
             account.password_hash = self.hashing.hash(password)
             self.session.flush()
+        log.info("login succeeded", extra={"event": "login", "account_id": account.id})
         return account
+
+    def change_password(
+        self, account: Account, current: str, new: str, *, keep_session_id: str | None
+    ) -> int:
+        """Change the password (the current one is required) and sign out every other device;
+        returns how many were signed out. Tells the reader by email."""
+        if not self.hashing.verify(account.password_hash, current):
+            # 422, not 401: the session is fine, a field is wrong.
+            raise PaywallError(
+                "The current password is not correct.",
+                code="validation_error",
+                status=422,
+                extra={"fields": {"current_password": ["Not correct."]}},
+            )
+        check_policy(new, account.email)
+        account.password_hash = self.hashing.hash(new)
+        account.password_changed_at = utcnow()
+        ended = self.end_other_sessions(account.id, keep_session_id)
+        self.outbox.enqueue(to=account.email, **emails.password_changed()._asdict())
+        self.session.flush()
+        log.info("password changed", extra={"event": "password_changed", "account_id": account.id})
+        return ended
 
     def send_verification(self, account: Account) -> None:
         token = self.verify_links.dumps({"a": account.id, "e": account.email})
@@ -132,6 +169,7 @@ class AccountService:
         account.email_verified_at = account.email_verified_at or utcnow()
         self.end_all_sessions(account.id)
         self.outbox.enqueue(to=account.email, **emails.password_changed()._asdict())
+        log.info("password reset", extra={"event": "password_reset", "account_id": account.id})
         self.session.flush()
         return account
 
@@ -170,5 +208,8 @@ def account_service() -> AccountService:
             reset_links=LinkSigner(cfg["SECRET_KEY"], RESET_PASSWORD, cfg["RESET_TOKEN_MAX_AGE"]),
             public_url=cfg["PUBLIC_URL"],
             end_all_sessions=lambda account_id: device_service().end_all(account_id),
+            end_other_sessions=lambda account_id, keep: device_service().end_all(
+                account_id, keep_session_id=keep
+            ),
         )
     return g.account_service  # type: ignore[no-any-return]

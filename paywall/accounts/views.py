@@ -12,12 +12,15 @@ from paywall import ratelimits
 from paywall.accounts.schemas import (
     AcceptedSchema,
     AccountSchema,
+    PasswordChangedSchema,
+    PasswordChangeSchema,
     ResetConfirmSchema,
     ResetRequestSchema,
     SignupSchema,
     TokenSchema,
 )
 from paywall.accounts.services import account_service
+from paywall.devices.auth import current_device
 from paywall.extensions import db
 from paywall.schemas import api_errors
 
@@ -61,6 +64,23 @@ def resend_verification() -> dict[str, str]:
         account_service().send_verification(current_user)
         db.session.commit()
     return {"status": "accepted", "message": "If the address is unverified, a link is on its way."}
+
+
+@blp.route("/account/password", methods=["POST"])
+@login_required
+@blp.arguments(PasswordChangeSchema)
+@blp.response(200, PasswordChangedSchema)
+@api_errors(blp, 400, 401, 403, 413, 422)
+def change_password(body: dict[str, Any]) -> dict[str, int]:
+    """Change the password (current one required); every other device is signed out."""
+    ended = account_service().change_password(
+        current_user,
+        body["current_password"],
+        body["new_password"],
+        keep_session_id=current_device().id,
+    )
+    db.session.commit()
+    return {"signed_out_devices": ended}
 
 
 @blp.route("/email-verifications", methods=["POST"])

@@ -202,11 +202,18 @@ class DeviceService:
             raise NotFound("No such device session.")
         self._end(target, SIGNED_OUT if session_id == current_id else REVOKED)
 
-    def end_all(self, account_id: str, reason: str = REVOKED) -> int:
-        """End every session of the account (password reset); returns how many."""
+    def end_all(
+        self, account_id: str, reason: str = REVOKED, keep_session_id: str | None = None
+    ) -> int:
+        """End every session of the account but ``keep_session_id`` (password reset or
+        change); returns how many."""
         result = self.session.execute(
             update(DeviceSession)
-            .where(DeviceSession.account_id == account_id, DeviceSession.ended_at.is_(None))
+            .where(
+                DeviceSession.account_id == account_id,
+                DeviceSession.ended_at.is_(None),
+                DeviceSession.id != (keep_session_id or ""),
+            )
             .values(ended_at=utcnow(), end_reason=reason)
             .execution_options(synchronize_session="fetch")
         )

@@ -174,3 +174,29 @@ def test_resend_verification(auth: AuthActions, reader: str, mailbox: Mailbox) -
     browser = auth.browser()
     assert browser.post("/api/v1/account/verification-email").status_code == 202
     assert len(mailbox.wait_for(2)) == 2
+
+
+def test_change_password_needs_the_current_one_and_signs_out_other_devices(
+    auth: AuthActions, reader: str, mailbox: Mailbox
+) -> None:
+    laptop = auth.browser(name="Laptop")
+    phone = auth.browser(name="Phone")
+    wrong = laptop.post(
+        "/api/v1/account/password",
+        json={"current_password": "not it at all", "new_password": "brand new pass 7"},
+    )
+    assert wrong.status_code == 422
+    assert "current_password" in wrong.get_json()["error"]["fields"]
+    weak = laptop.post(
+        "/api/v1/account/password", json={"current_password": PASSWORD, "new_password": "password"}
+    )
+    assert weak.status_code == 422
+    ok = laptop.post(
+        "/api/v1/account/password",
+        json={"current_password": PASSWORD, "new_password": "brand new pass 7"},
+    )
+    assert ok.status_code == 200 and ok.get_json() == {"signed_out_devices": 1}
+    assert laptop.get("/api/v1/account").status_code == 200
+    assert phone.get("/api/v1/account").get_json()["error"]["code"] == "session_revoked"
+    assert auth.log_in(reader, "brand new pass 7")[1].status_code == 201
+    assert any(m["Subject"] == "Your password was changed" for m in mailbox.wait_for(2))
