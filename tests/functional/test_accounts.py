@@ -200,3 +200,28 @@ def test_change_password_needs_the_current_one_and_signs_out_other_devices(
     assert phone.get("/api/v1/account").get_json()["error"]["code"] == "session_revoked"
     assert auth.log_in(reader, "brand new pass 7")[1].status_code == 201
     assert any(m["Subject"] == "Your password was changed" for m in mailbox.wait_for(2))
+
+
+def test_opening_the_verification_link_changes_nothing_until_the_reader_confirms(
+    client, auth: AuthActions, reader: str, mailbox: Mailbox
+) -> None:
+    token = link_from(mailbox.wait_for(1)[0], "/verify-email")
+    page = client.get(f"/verify-email?token={token}")  # a mail scanner prefetching the link
+    assert page.status_code == 200 and b"Confirm my address" in page.data
+    browser = auth.browser()
+    assert browser.get("/api/v1/account").get_json()["email_verified"] is False
+    client.post("/verify-email", data={"token": token})
+    assert browser.get("/api/v1/account").get_json()["email_verified"] is True
+
+
+def test_authentication_attempts_are_logged_without_the_typed_address(
+    auth: AuthActions, reader: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="paywall.accounts.services")
+    auth.log_in(reader, "wrong password!!")
+    auth.log_in("nobody@example.com", "wrong password!!")
+    auth.log_in()
+    events = [(r.event, r.account_id) for r in caplog.records if hasattr(r, "event")]
+    assert [e for e, _ in events] == ["login_failed", "login_failed", "login"]
+    assert events[0][1] is not None and events[1][1] is None
+    assert all("nobody@example.com" not in r.getMessage() + str(r.__dict__) for r in caplog.records)
