@@ -43,13 +43,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     client = PaywallClient(app.config["PAYWALL_API_URL"])
     CSRFProtect(app)
 
-    def reader() -> Reader:
+    def reader(wants: str | None = None) -> Reader:
         if "reader" not in g:
             g.reader = identify(
                 request,
                 cookie_name=app.config["DEVICE_COOKIE_NAME"],
                 keys=app.config["ENTITLEMENT_KEYS"],
                 client=client,
+                wants=wants,
             )
         return g.reader  # type: ignore[no-any-return]
 
@@ -76,6 +77,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             )
         elif current is not None and current.clear_token:
             response.delete_cookie(TOKEN_COOKIE)
+        if current is not None and current.clear_session:
+            response.delete_cookie(
+                app.config["DEVICE_COOKIE_NAME"], domain=app.config.get("DEVICE_COOKIE_DOMAIN")
+            )
         response.headers.setdefault("Vary", "Cookie")
         return response
 
@@ -86,7 +91,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return article
 
     def entitled(article: Article) -> bool:
-        return can_read(reader().claims, article.access_level)
+        return can_read(reader(wants=article.access_level).claims, article.access_level)
 
     def private(response: Response, premium: bool) -> Response:
         # Premium text must never sit in a shared cache; teasers vary by cookie anyway.

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Request
 
 from article_site.paywall_client import PaywallClient
-from paywall.entitlements.verifier import TokenError, verify
+from paywall.entitlements.verifier import TokenError, can_read, verify
 
 TOKEN_COOKIE = "site_entitlement"  # noqa: S105 - a cookie name
 RENEW_BEFORE = 30  # seconds before expiry
@@ -36,6 +36,7 @@ class Reader:
     notice: str | None = None
     set_token: str | None = None  # a renewed token cookie value to send
     clear_token: bool = False
+    clear_session: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -48,8 +49,16 @@ def fingerprint(session_value: str) -> str:
 
 
 def identify(
-    request: Request, *, cookie_name: str, keys: list[str], client: PaywallClient
+    request: Request,
+    *,
+    cookie_name: str,
+    keys: list[str],
+    client: PaywallClient,
+    wants: str | None = None,
 ) -> Reader:
+    """Who is reading. ``wants`` is the access level of the page: a cached token that does not
+    grant it is renewed at once (the reader may have just subscribed); one that does is checked
+    offline until it nearly expires."""
     session = request.cookies.get(cookie_name)
     cached = request.cookies.get(TOKEN_COOKIE, "")
     if not session:
@@ -61,7 +70,8 @@ def identify(
             claims = verify(token, keys)
         except TokenError:
             claims = None
-    if claims is not None and claims["exp"] - time.time() > RENEW_BEFORE:
+    fresh_enough = claims is not None and claims["exp"] - time.time() > RENEW_BEFORE
+    if fresh_enough and (wants is None or can_read(claims, wants)):
         return Reader(claims=claims, session=session)
     answer = client.entitlement_token(session)
     if answer.token is None:
@@ -71,6 +81,8 @@ def identify(
             session=None,
             notice=NOTICES.get(answer.error_code or ""),
             clear_token=True,
+            # The paywall session is over: drop its cookie too, so the notice shows once.
+            clear_session=(answer.error_code or "").startswith("session_"),
             extra={"error_code": answer.error_code},
         )
     try:

@@ -35,15 +35,17 @@ bp = Blueprint("pages", __name__, template_folder="../templates")
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after login: a local path, or a page of the news site; never elsewhere."""
+    """Where to go after login: a local path, a page of this service or of the news site;
+    never elsewhere (no open redirect)."""
     if not target:
         return url_for("pages.home")
     parts = urlsplit(target)
     if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
         return target
-    site = urlsplit(current_app.config["SITE_URL"])
-    if (parts.scheme, parts.netloc) == (site.scheme, site.netloc):
-        return target
+    for allowed in (current_app.config["SITE_URL"], current_app.config["PUBLIC_URL"]):
+        base = urlsplit(allowed)
+        if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
+            return target
     return url_for("pages.home")
 
 

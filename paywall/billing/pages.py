@@ -17,7 +17,9 @@ bp = Blueprint("billing_pages", __name__)
 @login_required
 def subscribe() -> Response:
     try:
-        url = billing_service().checkout(current_user, request.form.get("plan", ""))
+        url = billing_service().checkout(
+            current_user, request.form.get("plan", ""), return_to=session.get("after_checkout")
+        )
     except PaywallError as exc:
         flash(exc.message)
         return redirect(url_for("pages.home"))

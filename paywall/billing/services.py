@@ -275,8 +275,9 @@ class BillingService:
         self.session.flush()
         return customer
 
-    def checkout(self, account: Account, lookup_key: str) -> str:
-        """The URL of a Checkout Session for ``lookup_key``; a double click gets the same one."""
+    def checkout(self, account: Account, lookup_key: str, return_to: str | None = None) -> str:
+        """The URL of a Checkout Session for ``lookup_key``; a double click gets the same one.
+        ``return_to`` (an already validated page) is where Checkout's Cancel link leads."""
         self.devices.lock_account(account.id)  # one checkout at a time per reader
         plan = self._stripe(lambda: self.plan_by_lookup_key(lookup_key))
         sub = self.current_subscription(account.id)
@@ -295,7 +296,8 @@ class BillingService:
             "line_items": [{"price": plan.price_id, "quantity": 1}],
             "success_url": self.settings.public_url
             + "/billing/return?session_id={CHECKOUT_SESSION_ID}",
-            "cancel_url": self.settings.site_url + "/?" + urlencode({"checkout": "canceled"}),
+            "cancel_url": return_to
+            or self.settings.site_url + "/?" + urlencode({"checkout": "canceled"}),
             "metadata": {OWNER_KEY: account.id},
             "subscription_data": {"metadata": {OWNER_KEY: account.id}},
         }

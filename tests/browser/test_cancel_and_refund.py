@@ -51,7 +51,9 @@ def test_cancelled_subscriber_reads_until_period_end_and_a_refund_ends_access(
 
     # Account home -> Manage billing -> the stand-in's portal -> Cancel plan.
     page.locator("#account-link").click()
-    expect(page.locator("#plan-status")).to_have_text(re.compile(r"^Premium: .*\(active\)\.$"))
+    expect(page.locator("#plan-status")).to_have_text(
+        re.compile(r"^Your plan: Premium \(active\)\.$")
+    )
     page.locator("#manage-billing").click()
     expect(page).to_have_url(re.compile(r"/portal/bps_"))
     expect(page.locator("#status")).to_have_text("active")
@@ -68,7 +70,7 @@ def test_cancelled_subscriber_reads_until_period_end_and_a_refund_ends_access(
     page.locator("#return").click()
     expect(page).to_have_url(live_stack.service.url + "/")
     expect(page.locator("#plan-status")).to_have_text(
-        re.compile(rf"^Premium: .*\(active, ends {period_end}\)\.$")
+        re.compile(rf"^Your plan: Premium \(active, ends {period_end}\)\.$")
     )
 
     # Still paid for: the whole article, on a token issued after the cancellation.
@@ -96,7 +98,9 @@ def test_cancelled_subscriber_reads_until_period_end_and_a_refund_ends_access(
     assert page.locator("#article-body p").count() == len(ARTICLE.teaser)
 
     page.locator("#account-link").click()
-    expect(page.locator("#plan-status")).to_have_text(re.compile(r"^Free account"))
+    expect(page.locator("#plan-status")).to_have_text(
+        re.compile(r"^Free account: your premium access ended because the payment was refunded")
+    )
     page.goto(article_url(live_stack))
     expect_teaser_only(page)
     screenshot(page)

@@ -76,7 +76,7 @@ def test_sixth_device_replaces_one_and_the_replaced_one_loses_premium_and_is_tol
     expect(devices.locator("legend")).to_contain_text("signed in on 5 devices")
     radios = devices.get_by_role("radio")
     expect(radios).to_have_count(len(DEVICES))
-    expect(radios.first).to_be_checked()
+    expect(radios.last).to_be_checked()  # the least recently used device is preselected
     for name in DEVICES:
         expect(devices).to_contain_text(name)
     expect(sixth.locator("#login")).to_have_text("Sign that device out and log in here")

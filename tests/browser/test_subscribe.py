@@ -66,15 +66,6 @@ def test_reader_signs_up_logs_in_subscribes_and_reads_the_whole_article(
     screenshot(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "Product bug: the anonymous Subscribe link's next= is an absolute service URL "
-        "(article.html), which safe_next (paywall/accounts/pages.py) refuses, so the service "
-        "forgets the article and Checkout returns to the site's front page"
-    ),
-)
 def test_checkout_returns_to_the_article_the_anonymous_reader_started_from(
     live_stack: Any, new_context: Any, screenshot: Any
 ) -> None:
@@ -87,15 +78,6 @@ def test_checkout_returns_to_the_article_the_anonymous_reader_started_from(
     assert page.url == article_url(live_stack)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "Product bug: article_site/readers.py keeps the free reader's cached entitlement token "
-        "until 30 s before it expires (ENTITLEMENT_TTL, 5 min), so right after paying the reader "
-        "still gets the paywall"
-    ),
-)
 def test_free_reader_who_subscribes_from_the_article_reads_it_whole_on_return(
     live_stack: Any, new_context: Any, screenshot: Any
 ) -> None:
