@@ -52,9 +52,7 @@ def test_twenty_concurrent_logins_end_with_exactly_five_sessions(
 def race_logins_and_sign_outs(app: Flask, auth: AuthActions, round_: int) -> list[int]:
     """Fill the account to the cap, then race 5 logins against 5 sign-outs of its devices."""
     with app.app_context():
-        db.session.execute(
-            update(DeviceSession).values(ended_at=utcnow(), end_reason="signed_out")
-        )
+        db.session.execute(update(DeviceSession).values(ended_at=utcnow(), end_reason="signed_out"))
         db.session.commit()
     browsers = [auth.browser(name=f"R{round_}-{i}") for i in range(5)]
     owner = browsers[0]

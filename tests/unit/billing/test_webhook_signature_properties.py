@@ -36,12 +36,12 @@ def test_mutated_payloads_and_headers_never_verify(event_id: str, data: st.DataO
     if target == "payload":
         i = data.draw(st.integers(0, len(payload) - 1))
         flipped = bytes([payload[i] ^ data.draw(st.integers(1, 255))])
-        payload = payload[:i] + flipped + payload[i + 1:]
+        payload = payload[:i] + flipped + payload[i + 1 :]
     else:
         signature = header.split("v1=", 1)[1]
         i = data.draw(st.integers(0, len(signature) - 1))
         other = data.draw(st.sampled_from("0123456789abcdef").filter(lambda c: c != signature[i]))
-        header = header.split("v1=", 1)[0] + "v1=" + signature[:i] + other + signature[i + 1:]
+        header = header.split("v1=", 1)[0] + "v1=" + signature[:i] + other + signature[i + 1 :]
     with pytest.raises(SignatureInvalid):
         StripeGateway.verify_event(payload, header, [SECRET])
 
@@ -59,5 +59,4 @@ def test_signed_payloads_verify_within_the_tolerance(event_id: str, age: int) ->
 def test_stale_signatures_never_verify(event_id: str, age: int) -> None:
     payload = event_payload(event_id)
     with pytest.raises(SignatureInvalid):
-        StripeGateway.verify_event(payload, sign(payload, SECRET, int(time.time()) - age),
-                                   [SECRET])
+        StripeGateway.verify_event(payload, sign(payload, SECRET, int(time.time()) - age), [SECRET])
