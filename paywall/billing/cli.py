@@ -93,7 +93,7 @@ def init_app(app: Flask) -> None:
                 items, desc="customers", unit="customer", disable=len(list(items)) < 20
             )
         )
-        results = replay(db.session, billing.gateway, billing, statuses=("orphaned",))
+        results = replay(db.session, billing, statuses=("orphaned",))
         db.session.commit()
         for line in changes:
             click.echo(f"changed  {line}")
@@ -114,7 +114,7 @@ def init_app(app: Flask) -> None:
     def replay_events(statuses: tuple[str, ...]) -> None:
         """Apply stored webhook events again (they are idempotent)."""
         billing = billing_service()
-        results = replay(db.session, billing.gateway, billing, statuses=statuses)
+        results = replay(db.session, billing, statuses=statuses)
         db.session.commit()
         for event_id, outcome in results:
             click.echo(f"{event_id} {outcome}")

@@ -206,7 +206,10 @@ class BillingService:
         return max(subs, key=lambda s: (s.status in LIVE_STATUSES, s.created_at, s.id))
 
     def access_for(self, account: Account, now: datetime | None = None) -> Access:
-        sub = self.current_subscription(account.id)
+        return self.access_of(self.current_subscription(account.id), now)
+
+    def access_of(self, sub: Subscription | None, now: datetime | None = None) -> Access:
+        """What ``sub`` (a reader's current subscription, or None) grants right now."""
         state = None
         if sub is not None:
             plan = self.session.get(Plan, sub.price_id) if sub.price_id else None
@@ -232,7 +235,7 @@ class BillingService:
 
     def describe_account(self, account: Account) -> dict[str, Any]:
         sub = self.current_subscription(account.id)
-        access = self.access_for(account)
+        access = self.access_of(sub)
         plan = self.session.get(Plan, sub.price_id) if sub and sub.price_id else None
         return {
             "id": account.id,

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from paywall.billing.gateway import StripeGateway
 from paywall.billing.models import StripeEvent
 from paywall.billing.services import BillingService, _id
 from paywall.clock import utcnow
@@ -70,14 +69,7 @@ class WebhookService:
         if row is not None and row.status != FAILED:
             return DUPLICATE
         if row is None:
-            row = StripeEvent(
-                id=event["id"],
-                type=str(event.get("type", "")),
-                created=int(event.get("created") or 0),
-                livemode=bool(event.get("livemode")),
-                payload=json.dumps(event),
-                status=FAILED,
-            )
+            row = new_row(event)
             try:
                 with self.session.begin_nested():
                     self.session.add(row)
@@ -119,14 +111,7 @@ class WebhookService:
         Stripe's retry (or ``flask billing replay-events``) applies it later."""
         row = self.session.get(StripeEvent, event["id"])
         if row is None:
-            row = StripeEvent(
-                id=event["id"],
-                type=str(event.get("type", "")),
-                created=int(event.get("created") or 0),
-                livemode=bool(event.get("livemode")),
-                payload=json.dumps(event),
-                status=FAILED,
-            )
+            row = new_row(event)
             self.session.add(row)
         elif row.status != FAILED:
             return
@@ -241,6 +226,18 @@ class WebhookService:
                 self.billing.devices.enforce_cap(account)
 
 
+def new_row(event: dict[str, Any]) -> StripeEvent:
+    """A stored event, failed until its effect commits with it."""
+    return StripeEvent(
+        id=event["id"],
+        type=str(event.get("type", "")),
+        created=int(event.get("created") or 0),
+        livemode=bool(event.get("livemode")),
+        payload=json.dumps(event),
+        status=FAILED,
+    )
+
+
 def invoice_subscription(invoice: dict[str, Any]) -> str | None:
     """The subscription an invoice bills (current API: under parent.subscription_details)."""
     parent = invoice.get("parent") or {}
@@ -249,13 +246,9 @@ def invoice_subscription(invoice: dict[str, Any]) -> str | None:
 
 
 def replay(
-    session: DbSession,
-    gateway: StripeGateway,
-    billing: BillingService,
-    statuses: tuple[str, ...] = (FAILED, ORPHANED),
+    session: DbSession, billing: BillingService, statuses: tuple[str, ...] = (FAILED, ORPHANED)
 ) -> list[tuple[str, str]]:
     """Re-apply stored events (CLI ``replay-events``); returns (event id, outcome)."""
-    del gateway
     service = WebhookService(session, billing)
     results = []
     for row in session.scalars(
