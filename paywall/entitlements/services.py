@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+from itsdangerous import URLSafeSerializer
 from sqlalchemy import select
 
 from paywall.accounts.models import Account
@@ -47,8 +49,7 @@ class EntitlementService:
         self.policy = policy
         self.keys = keys
         self.ttl = ttl
-        self.signer = serializer(keys)
-        self.verifier = Verifier(keys)
+        self.signer, self.verifier = _signing(tuple(keys))
 
     def issue(self, account: Account, device: DeviceSession) -> IssuedToken:
         """A token for this device session carrying what the reader may do right now. The
@@ -92,6 +93,12 @@ class EntitlementService:
         if not set(claims.get("features") or ()) <= now_features:
             return None, "revoked"
         return claims, None
+
+
+@lru_cache(maxsize=8)
+def _signing(keys: tuple[str, ...]) -> tuple[URLSafeSerializer, Verifier]:
+    """Serializer and verifier per key list: key derivation once, not on every request."""
+    return serializer(list(keys)), Verifier(keys)
 
 
 def entitlement_service() -> EntitlementService:
