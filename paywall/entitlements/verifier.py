@@ -38,6 +38,8 @@ AUDIENCE = "paywall.article"
 DEFAULT_LEEWAY = 120
 ACCESS_LEVELS = ("free", "registered", "premium")
 PREMIUM_FEATURE = "premium_content"
+CACHE_SIZE = 4096  # verified tokens remembered per key set (about 1 KiB each)
+MAX_CACHED_TOKEN = 2048  # longer strings are checked but never cached
 
 
 class TokenError(Exception):
@@ -85,6 +87,10 @@ class Verifier:
         signer = serializer(self.keys).make_signer()
         # itsdangerous's "django-concat" derivation, done once per key instead of per call.
         self._derived = [signer.derive_key(k) for k in reversed(signer.secret_keys)]
+        # A reader's token is checked on every page view for its whole lifetime: remember
+        # what each verified token string decodes to. Deterministic for a fixed key set, so it
+        # changes no answer; expiry is still checked on every call. Failures are not cached.
+        self._load_cached = lru_cache(maxsize=CACHE_SIZE)(self._load)
 
     def verify(
         self,
@@ -94,14 +100,21 @@ class Verifier:
         leeway: float = DEFAULT_LEEWAY,
         audience: str = AUDIENCE,
     ) -> dict[str, Any]:
-        """The token's claims, or a ``TokenError``."""
+        """The token's claims (a new dict each call), or a ``TokenError``."""
         claims = self.load(token)
-        return check_claims(
+        checked = check_claims(
             claims, now=time.time() if now is None else now, leeway=leeway, audience=audience
         )
+        return dict(checked)
 
     def load(self, token: str | bytes) -> Any:
-        """Signature check and decoding, exactly as ``URLSafeSerializer.loads`` does."""
+        """Signature check and decoding, exactly as ``URLSafeSerializer.loads`` does. The result
+        may be shared with other callers: treat it as read-only (``verify`` returns a copy)."""
+        if type(token) in (str, bytes) and len(token) <= MAX_CACHED_TOKEN:
+            return self._load_cached(token)
+        return self._load(token)
+
+    def _load(self, token: str | bytes) -> Any:
         try:
             raw = token.encode("utf-8") if isinstance(token, str) else bytes(token)
         except (UnicodeEncodeError, TypeError) as exc:
