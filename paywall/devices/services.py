@@ -107,9 +107,13 @@ class DeviceService:
 
     def authenticate(self, raw_token: str) -> DeviceSession:
         """The active session for a cookie or bearer value, touched at most once a minute."""
-        found = self.session.scalar(
-            select(DeviceSession).where(DeviceSession.token_digest == digest(raw_token))
-        )
+        # The account comes in the same round trip (the caller needs it next).
+        row = self.session.execute(
+            select(DeviceSession, Account)
+            .join(Account, Account.id == DeviceSession.account_id)
+            .where(DeviceSession.token_digest == digest(raw_token))
+        ).first()
+        found = row[0] if row is not None else None
         if found is None:
             raise SessionEnded("Sign in first.", code="unauthorized")
         now = utcnow()
