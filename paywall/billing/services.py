@@ -131,6 +131,7 @@ class BillingService:
         self.devices = devices
         self.outbox = outbox
         self.settings = settings
+        self._plans: dict[str, Plan] = {}  # plans read in this request, by price id
 
     # -- plans -------------------------------------------------------------------------------
     def plans(self) -> list[Plan]:
@@ -198,12 +199,23 @@ class BillingService:
     # -- access ------------------------------------------------------------------------------
     def current_subscription(self, account_id: str) -> Subscription | None:
         """The subscription that decides access: a live one if any, else the latest."""
-        subs = self.session.scalars(
-            select(Subscription).where(Subscription.account_id == account_id)
+        rows = self.session.execute(
+            select(Subscription, Plan)
+            .outerjoin(Plan, Plan.price_id == Subscription.price_id)
+            .where(Subscription.account_id == account_id)
         ).all()
-        if not subs:
+        if not rows:
             return None
+        # Hold the plans loaded with the subscriptions, so reading them next costs no query.
+        self._plans.update({plan.price_id: plan for _sub, plan in rows if plan is not None})
+        subs = [sub for sub, _plan in rows]
         return max(subs, key=lambda s: (s.status in LIVE_STATUSES, s.created_at, s.id))
+
+    def _plan(self, price_id: str | None) -> Plan | None:
+        if not price_id:
+            return None
+        plan = self._plans.get(price_id)
+        return plan if plan is not None else self.session.get(Plan, price_id)
 
     def access_for(self, account: Account, now: datetime | None = None) -> Access:
         return self.access_of(self.current_subscription(account.id), now)
@@ -212,7 +224,7 @@ class BillingService:
         """What ``sub`` (a reader's current subscription, or None) grants right now."""
         state = None
         if sub is not None:
-            plan = self.session.get(Plan, sub.price_id) if sub.price_id else None
+            plan = self._plan(sub.price_id)
             state = SubscriptionState(
                 status=sub.status,
                 plan=PlanGrant(plan.lookup_key, plan.name, tuple(plan.features), plan.max_devices)
@@ -236,7 +248,7 @@ class BillingService:
     def describe_account(self, account: Account) -> dict[str, Any]:
         sub = self.current_subscription(account.id)
         access = self.access_of(sub)
-        plan = self.session.get(Plan, sub.price_id) if sub and sub.price_id else None
+        plan = self._plan(sub.price_id) if sub else None
         return {
             "id": account.id,
             "email": account.email,

@@ -44,14 +44,14 @@ def init_app(app: Flask) -> None:
         if not token or len(token) > 200:
             return None
         try:
-            device = device_service().authenticate(token)
+            device, account = device_service().authenticate(token)
         except SessionEnded as exc:
             g.auth_error = exc
             return None
         if db.session.info.pop("touched", False):
             db.session.commit()
         g.device_session = device
-        return db.session.get(Account, device.account_id)
+        return account
 
     @login_manager.unauthorized_handler
     def unauthorized() -> Response:

@@ -105,17 +105,17 @@ class DeviceService:
         ).all()
         return sorted(rows, key=lambda s: s.last_seen_at, reverse=True)
 
-    def authenticate(self, raw_token: str) -> DeviceSession:
-        """The active session for a cookie or bearer value, touched at most once a minute."""
-        # The account comes in the same round trip (the caller needs it next).
+    def authenticate(self, raw_token: str) -> tuple[DeviceSession, Account]:
+        """The active session for a cookie or bearer value, and its account (one round trip);
+        the session is touched at most once a minute."""
         row = self.session.execute(
             select(DeviceSession, Account)
             .join(Account, Account.id == DeviceSession.account_id)
             .where(DeviceSession.token_digest == digest(raw_token))
         ).first()
-        found = row[0] if row is not None else None
-        if found is None:
+        if row is None:
             raise SessionEnded("Sign in first.", code="unauthorized")
+        found, account = row
         now = utcnow()
         code = end_code(found, now, self.policy)
         if code is not None:
@@ -132,7 +132,7 @@ class DeviceService:
             )
             found.last_seen_at = now
             self.session.info["touched"] = True
-        return found
+        return found, account
 
     # -- changing --------------------------------------------------------------------------
     def lock_account(self, account_id: str) -> Account:
