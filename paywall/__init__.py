@@ -37,6 +37,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from paywall.outbox import dispatch
 
     auth.init_app(app)
+    from paywall.devices import cli as device_cli
+
+    device_cli.init_app(app)
     dispatch.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(pages.bp)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, redirect, request, url_for
-from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from paywall.accounts.models import Account
@@ -98,7 +97,3 @@ def same_origin_request() -> bool:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def signed_in_account() -> Account | None:
-    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]

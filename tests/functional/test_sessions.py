@@ -170,3 +170,23 @@ def test_last_seen_is_written_at_most_once_a_minute(
     browser.get("/api/v1/account")
     with app.app_context():
         assert db.session.query(DeviceSession).one().last_seen_at > stale
+
+
+def test_purge_command_deletes_only_long_ended_sessions(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    auth.browser(name="Active")
+    auth.browser(name="Old")
+    auth.browser(name="Recent")
+    with app.app_context():
+        now = utcnow()
+        old = db.session.query(DeviceSession).filter_by(device_name="Old").one()
+        old.ended_at, old.end_reason = now - timedelta(days=40), "signed_out"
+        recent = db.session.query(DeviceSession).filter_by(device_name="Recent").one()
+        recent.ended_at, recent.end_reason = now - timedelta(days=2), "signed_out"
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["devices", "purge", "--older-than-days", "30"])
+    assert result.exit_code == 0 and "deleted 1 ended session(s)" in result.output
+    with app.app_context():
+        names = sorted(s.device_name for s in db.session.query(DeviceSession))
+    assert names == ["Active", "Recent"]
