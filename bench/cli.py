@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         out = ROOT / "docs" / "benchmarks.md"
     ctx = Context(plan, out, only)
     lock = _lock(ctx.results_dir / ".lock")
+    ctx.clean()
     ctx.report.machine = machine.describe(database.pg_version())
     failures: list[str] = []
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lock.close()
     elapsed = time.monotonic() - started
-    ctx.report.failures = failures
+    ctx.report.failures = failures + [f"harness warning: {p}" for p in ctx.sanity]
     ctx.report.intro = intro(ctx, elapsed, args)
     ctx.report.write(out)
     dump(ctx, ctx.results_dir / "results.json")

@@ -103,8 +103,8 @@ def run(ctx: Context) -> None:
     sec.add(
         "The same service and database under each candidate, started side by side, runs"
         f" alternating between them ({runs} runs of {seconds:g}s per load and candidate,"
-        f" {plan.connections} connections). No README recommends a configuration, so the"
-        " harness compares the brief's suggestion with more processes and with threads.",
+        f" {plan.connections} connections): one sync process per core against more processes"
+        " and against threads.",
         "",
     )
     sec.body += table(

@@ -58,7 +58,7 @@ class Report:
             [r.cells() for r in self.rows],
         )
         if self.failures:
-            out += ["", "## Benchmarks that did not run", ""]
+            out += ["", "## Benchmarks that did not run, and harness warnings", ""]
             out += [f"- {f}" for f in self.failures]
         for sec in self.sections:
             out += ["", f"## {sec.title}", "", f"Reproduce: `{sec.command}`", ""]

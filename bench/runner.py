@@ -112,6 +112,7 @@ class Context:
         self.results_dir = ROOT / "bench" / "results" / ("smoke" if plan.smoke else "full")
         self.logs = self.results_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.requests_dir = self.results_dir / "requests"
         self.report = Report("Benchmarks")
         self.results: dict[str, Any] = {}
         self.sanity: list[str] = []  # harness problems (the smoke run fails on any)
@@ -263,6 +264,12 @@ class Context:
     def worker_memory(self, server: Gunicorn) -> list[Memory]:
         return [memory_of(pid) for pid in server.worker_pids()]
 
+    def clean(self) -> None:
+        """Forget the previous run's server logs and request files (this run writes its own;
+        the logs of the last run stay for debugging)."""
+        for old in [*self.logs.glob("*.log"), *self.requests_dir.glob("*.txt")]:
+            old.unlink(missing_ok=True)
+
     def stop(self) -> None:
         for state in self.dbs.values():
             if state.server is not None:
@@ -274,10 +281,12 @@ class Context:
         if self.standin is not None:
             self.standin.stop()
             self.standin = None
+        for path in self.requests_dir.glob("*.txt"):  # up to 100 MB of signed webhook bodies
+            path.unlink(missing_ok=True)
 
     # -- load ---------------------------------------------------------------------------------
     def requests_file(self, name: str, requests: Sequence[loadgen.Request]) -> Path:
-        return loadgen.write_requests(requests, self.results_dir / "requests" / f"{name}.txt")
+        return loadgen.write_requests(requests, self.requests_dir / f"{name}.txt")
 
     def load(
         self,

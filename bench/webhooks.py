@@ -183,12 +183,16 @@ def run(ctx: Context) -> None:
         order = kinds if r % 2 == 0 else list(reversed(kinds))
         for kind in order:
             target = bare if kind == "bare" else server
-            n = min(plan.webhook_events, max(300, int(estimate.get(kind, 1e9) * plan.seconds * 2)))
+            # Enough distinct events for three times the fastest rate seen so far (the
+            # warm-up runs on a cold server and can be much slower than a measured run).
+            fastest = estimate.get(kind, 1e9)
+            n = min(plan.webhook_events, max(1000, int(fastest * plan.seconds * 3)))
             f = stream.file(kind, n, f"webhook-{kind}")
             run = ctx.load(target, f, seconds=plan.seconds, label=f"webhook {kind}")
             if run[0].wrapped and kind in ("refetch", "ignored"):
                 ctx.sanity.append(f"webhook {kind}: ran out of distinct events ({n})")
             results[kind].append(run)
+            estimate[kind] = max(estimate.get(kind, 0.0), run[0].rps)
     summary = {k: summarize(v) for k, v in results.items()}
     with database.connect(state.url) as conn:
         outcomes = conn.execute(
