@@ -50,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the JSON API checks Origin / Sec-Fetch-Site instead
     _register_billing(app)
+    _register_meter(app)
     register_error_handlers(app)
     return app
 
@@ -72,6 +73,14 @@ def _register_billing(app: Flask) -> None:
     app.extensions["paywall.describe_account"] = lambda a: billing_service().describe_account(a)
     app.extensions["paywall.device_cap"] = lambda a: billing_service().cap_for(a)
     app.extensions["paywall.list_plans"] = _plans_or_nothing
+
+
+def _register_meter(app: Flask) -> None:
+    from paywall.extensions import api, csrf
+    from paywall.meter import views as meter_views
+
+    api.register_blueprint(meter_views.blp)
+    csrf.exempt(meter_views.blp)
 
 
 def _plans_or_nothing() -> list[Any]:

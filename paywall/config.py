@@ -70,6 +70,8 @@ DEFAULTS: dict[str, Any] = {
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # The meter: distinct metered articles a reader without premium_content reads per UTC month
+    "METER_LIMIT": 3,
     # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
     "PUBLISHER_API_KEYS": [],
     # Flask / cookies
@@ -133,6 +135,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
+    if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
+        raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
     if demo:
         return
     secret = cfg.get("SECRET_KEY")
