@@ -80,6 +80,8 @@ DEFAULTS: dict[str, Any] = {
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
+    "PUBLISHER_API_KEYS": [],
     # Flask / cookies
     "SESSION_COOKIE_NAME": "paywall_form",  # Flask's own session: CSRF tokens, flashes
     "SESSION_COOKIE_HTTPONLY": True,
@@ -96,7 +98,12 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_JSON_PATH": "openapi.json",
 }
 
-LIST_SETTINGS = ("STRIPE_WEBHOOK_SECRET", "ENTITLEMENT_KEYS", "TRUSTED_ORIGINS")
+LIST_SETTINGS = (
+    "STRIPE_WEBHOOK_SECRET",
+    "ENTITLEMENT_KEYS",
+    "TRUSTED_ORIGINS",
+    "PUBLISHER_API_KEYS",
+)
 
 
 class ConfigError(RuntimeError):
@@ -155,6 +162,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError(
             "PAYWALL_ENTITLEMENT_KEYS must list one or more keys of at least 32 characters"
         )
+    if any(len(k) < 32 for k in cfg["PUBLISHER_API_KEYS"]):
+        raise ConfigError("PAYWALL_PUBLISHER_API_KEYS: every key must be at least 32 characters")
     if cfg.get("STRIPE_API_KEY") and not cfg["STRIPE_WEBHOOK_SECRET"]:
         raise ConfigError("PAYWALL_STRIPE_WEBHOOK_SECRET is required when Stripe is configured")
     if not cfg.get("STRIPE_API_KEY"):
