@@ -71,7 +71,9 @@ class MeterService:
             return MeterAnswer(True, max(self.limit - used, 0), self.limit, resets_at)
         if used >= self.limit:
             return MeterAnswer(False, 0, self.limit, resets_at)
-        self.session.add(MeteredRead(account_id=account.id, month=month, article=article, read_at=now))
+        self.session.add(
+            MeteredRead(account_id=account.id, month=month, article=article, read_at=now)
+        )
         self.session.flush()
         return MeterAnswer(True, self.limit - used - 1, self.limit, resets_at)
 
