@@ -70,6 +70,22 @@ DEFAULTS: dict[str, Any] = {
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
+    "VAPID_PRIVATE_KEY": None,  # PEM or base64url; demo generates instance/vapid_private_key.pem
+    "VAPID_SUBJECT": "mailto:newsroom@paywall.invalid",  # RFC 8292 "sub": mailto: or https:
+    # Origins the service may POST pushes to; "https://*.x" matches any subdomain of x.
+    "PUSH_ALLOWED_ORIGINS": [
+        "https://fcm.googleapis.com",
+        "https://updates.push.services.mozilla.com",
+        "https://web.push.apple.com",
+        "https://*.notify.windows.com",
+    ],
+    "NOTIFICATION_TOPICS": ["world", "politics", "business", "technology", "culture", "sport"],
+    "PUSH_TTL": 86400,  # seconds a push service keeps an undelivered message
+    "PUSH_TIMEOUT": 10,
+    "PUSH_MAX_ATTEMPTS": 5,  # per message: 429, 5xx and timeouts are retried, then failed
+    "PUSH_RETRY_BACKOFF": 30,  # seconds before the first retry; doubles, Retry-After wins
+    "NOTIFICATION_BATCH_SIZE": 500,
     # Flask / cookies
     "SESSION_COOKIE_NAME": "paywall_form",  # Flask's own session: CSRF tokens, flashes
     "SESSION_COOKIE_HTTPONLY": True,
@@ -86,7 +102,13 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_JSON_PATH": "openapi.json",
 }
 
-LIST_SETTINGS = ("STRIPE_WEBHOOK_SECRET", "ENTITLEMENT_KEYS", "TRUSTED_ORIGINS")
+LIST_SETTINGS = (
+    "STRIPE_WEBHOOK_SECRET",
+    "ENTITLEMENT_KEYS",
+    "TRUSTED_ORIGINS",
+    "PUSH_ALLOWED_ORIGINS",
+    "NOTIFICATION_TOPICS",
+)
 
 
 class ConfigError(RuntimeError):
@@ -144,6 +166,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_STRIPE_API_KEY is not set")
     if not cfg.get("SMTP_URL"):
         raise ConfigError("PAYWALL_SMTP_URL is not set")
+    if not cfg.get("VAPID_PRIVATE_KEY"):
+        raise ConfigError("PAYWALL_VAPID_PRIVATE_KEY is not set (see README: notifications)")
 
 
 def _as_list(value: Any) -> list[str]:
