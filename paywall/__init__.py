@@ -28,6 +28,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
+    from paywall.publishers import auth as publisher_auth
+
+    publisher_auth.init_app(app)
 
     from paywall.accounts import pages
     from paywall.accounts import views as account_views

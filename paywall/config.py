@@ -70,6 +70,8 @@ DEFAULTS: dict[str, Any] = {
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
+    "PUBLISHER_API_KEYS": [],
     # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
     "VAPID_PRIVATE_KEY": None,  # PEM or base64url; demo generates instance/vapid_private_key.pem
     "VAPID_SUBJECT": "mailto:newsroom@paywall.invalid",  # RFC 8292 "sub": mailto: or https:
@@ -106,6 +108,7 @@ LIST_SETTINGS = (
     "STRIPE_WEBHOOK_SECRET",
     "ENTITLEMENT_KEYS",
     "TRUSTED_ORIGINS",
+    "PUBLISHER_API_KEYS",
     "PUSH_ALLOWED_ORIGINS",
     "NOTIFICATION_TOPICS",
 )
@@ -160,6 +163,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError(
             "PAYWALL_ENTITLEMENT_KEYS must list one or more keys of at least 32 characters"
         )
+    if any(len(k) < 32 for k in cfg["PUBLISHER_API_KEYS"]):
+        raise ConfigError("PAYWALL_PUBLISHER_API_KEYS: every key must be at least 32 characters")
     if cfg.get("STRIPE_API_KEY") and not cfg["STRIPE_WEBHOOK_SECRET"]:
         raise ConfigError("PAYWALL_STRIPE_WEBHOOK_SECRET is required when Stripe is configured")
     if not cfg.get("STRIPE_API_KEY"):
