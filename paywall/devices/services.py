@@ -221,6 +221,7 @@ class DeviceService:
             .values(ended_at=utcnow(), end_reason=reason)
             .execution_options(synchronize_session="fetch")
         )
+        _session_ended(self.session, account_id=account_id, keep_session_id=keep_session_id)
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def enforce_cap(self, account: Account) -> list[DeviceSession]:
@@ -254,6 +255,15 @@ class DeviceService:
         device.ended_at = utcnow()
         device.end_reason = reason
         self.session.flush()
+        _session_ended(self.session, session_ids=[device.id])
+
+
+def _session_ended(session: DbSession, **which: Any) -> None:
+    """What else ends with a device session, in the same transaction: its push
+    subscriptions."""
+    from paywall.notifications.services import forget_push_subscriptions
+
+    forget_push_subscriptions(session, **which)
 
 
 _END_MESSAGES = {

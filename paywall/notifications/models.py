@@ -81,7 +81,7 @@ class Story(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(String(2000))
-    summary: Mapped[str | None] = mapped_column(String(500), default=None)
+    summary: Mapped[str | None] = mapped_column(String(1000), default=None)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     urgency: Mapped[str] = mapped_column(String(10), default="normal")
     status: Mapped[str] = mapped_column(String(20), default=QUEUED)  # queued, sending, sent
