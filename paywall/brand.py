@@ -65,9 +65,7 @@ def _linked(text: str) -> Markup:
     out, last = Markup(""), 0
     for match in URL.finditer(text):
         out += escape(text[last : match.start()])
-        out += Markup('<a href="{0}" style="color:{1}">{0}</a>').format(
-            match.group(0), "#0b57d0"
-        )
+        out += Markup('<a href="{0}" style="color:{1}">{0}</a>').format(match.group(0), "#0b57d0")
         last = match.end()
     return out + escape(text[last:])
 
