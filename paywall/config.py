@@ -8,6 +8,7 @@ Values are parsed as JSON where they can be (``PAYWALL_MAX_DEVICES=3``), as Flas
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,6 +68,15 @@ DEFAULTS: dict[str, Any] = {
     "PAST_DUE_GRACE_DAYS": 7,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
+    # The reader's side: the publisher's brand on every page and email, features in words.
+    "BRAND_NAME": "The Daily Paywall",
+    "BRAND_LOGO_URL": None,  # an image URL shown in the header instead of the name
+    "BRAND_COLOR": "#b3001b",  # buttons and accents; white text on it must reach 4.5:1
+    "TEMPLATE_FOLDER": None,  # a folder of templates that override the service's own
+    "FEATURE_LABELS": {
+        "premium_content": "Every article in full",
+        "notifications": "Breaking-news notifications",
+    },
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
@@ -149,6 +159,13 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
     """Refuse settings that would be unsafe outside demo mode, naming the setting."""
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("PAYWALL_DATABASE_URL is not set")
+    color = str(cfg.get("BRAND_COLOR") or "#b3001b")
+    if not re.match(r"^#[0-9a-fA-F]{6}$", color):
+        raise ConfigError("PAYWALL_BRAND_COLOR must be a colour like #b3001b")
+    if _contrast_with_white(color) < 4.5:
+        raise ConfigError(
+            "PAYWALL_BRAND_COLOR is too light: white text on it must reach a contrast of 4.5:1"
+        )
     if cfg["DEVICE_POLICY"] not in ("refuse", "evict_lru"):
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
@@ -175,6 +192,12 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_SMTP_URL is not set")
     if not cfg.get("VAPID_PRIVATE_KEY"):
         raise ConfigError("PAYWALL_VAPID_PRIVATE_KEY is not set (see README: notifications)")
+
+
+def _contrast_with_white(color: str) -> float:
+    from paywall.brand import contrast
+
+    return contrast(color, "#ffffff")
 
 
 def _as_list(value: Any) -> list[str]:

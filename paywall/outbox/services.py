@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Protocol
@@ -57,7 +58,7 @@ class LogTransport:
             extra={
                 "to": message["To"],
                 "subject": message["Subject"],
-                "body": message.get_content(),
+                "body": (message.get_body(("plain",)) or message).get_content(),
             },
         )
 
@@ -103,8 +104,15 @@ class Outbox:
         g.outbox_pending = True
 
 
-def send_pending(session: DbSession, transport: Transport, sender: str, limit: int = 50) -> int:
-    """Send up to ``limit`` queued emails; returns how many went. Failures stay queued."""
+def send_pending(
+    session: DbSession,
+    transport: Transport,
+    sender: str,
+    limit: int = 50,
+    html: Callable[[str, str], str] | None = None,
+) -> int:
+    """Send up to ``limit`` queued emails; returns how many went. Failures stay queued.
+    ``html(subject, body)``, if given, renders the HTML alternative of the plain text."""
     sent = 0
     for _ in range(limit):
         email = session.scalars(
@@ -127,6 +135,11 @@ def send_pending(session: DbSession, transport: Transport, sender: str, limit: i
         for name, value in (email.headers or {}).items():
             message[name] = value
         message.set_content(email.body)
+        if html is not None:
+            try:
+                message.add_alternative(html(email.subject, email.body), subtype="html")
+            except Exception:  # noqa: BLE001 - a broken template must not hold the mail back
+                log.exception("email html part failed; sending plain text only")
         try:
             transport.send(message)
         except (OSError, smtplib.SMTPException) as exc:
