@@ -1,7 +1,7 @@
 """notifications: push subscriptions, preferences, stories, deliveries; outbox headers
 
 Revision ID: 0bc3e182111b
-Revises: 9feb7b57d97e
+Revises: c13a0d1e2f30
 Create Date: 2026-12-02 18:58:11.190022
 
 """
@@ -13,7 +13,7 @@ import paywall.types
 
 # revision identifiers, used by Alembic.
 revision = '0bc3e182111b'
-down_revision = '9feb7b57d97e'
+down_revision = 'c13a0d1e2f30'
 branch_labels = None
 depends_on = None
 
