@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_API_BASE": None,  # e.g. http://127.0.0.1:12111 for the local stand-in
     "STRIPE_TIMEOUT": 20,
     "STRIPE_MAX_NETWORK_RETRIES": 2,
+    "STRIPE_API_VERSION": None,  # None: the version the code is written for (gateway.API_VERSION)
     "PLANS_CACHE_TTL": 3600,
     "PAST_DUE_GRACE_DAYS": 7,
     "REFUND_ENDS_ACCESS": True,

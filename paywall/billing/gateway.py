@@ -19,6 +19,12 @@ log = logging.getLogger(__name__)
 #: Tag on every object this service creates, so webhooks can tell ours from the rest.
 OWNER_KEY = "paywall_account_id"
 
+#: The Stripe API version this code is written for (periods on subscription items, invoices
+#: linked through ``parent``, payments through invoice_payments, Checkout ``ui_mode:
+#: hosted_page``). Sent on every request, so an SDK upgrade never changes the shapes we read;
+#: give the webhook endpoint the same version. https://docs.stripe.com/api/versioning
+API_VERSION = "2026-03-25.dahlia"
+
 
 class StripeUnavailable(Exception):
     """Stripe could not be reached or failed on its side; retrying may work."""
@@ -27,9 +33,16 @@ class StripeUnavailable(Exception):
 class StripeRefused(Exception):
     """Stripe refused the request (bad parameters, missing object)."""
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """Asking again cannot succeed: the object is gone or the request is invalid. (401,
+        403 and 409 are not: a key or a lock can change.)"""
+        return self.status in (400, 404)
 
 
 class SignatureInvalid(Exception):
@@ -49,10 +62,12 @@ class StripeGateway:
         api_base: str | None = None,
         timeout: float = 20,
         max_network_retries: int = 2,
+        api_version: str = API_VERSION,
     ) -> None:
         base = {"api": api_base} if api_base else None
         self.client = stripe.StripeClient(
             api_key,
+            stripe_version=api_version,
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=max_network_retries,
             http_client=stripe.RequestsClient(timeout=timeout),
@@ -176,4 +191,6 @@ class StripeGateway:
         except stripe.StripeError as exc:
             if getattr(exc, "http_status", None) and exc.http_status >= 500:  # type: ignore[operator]
                 raise StripeUnavailable(str(exc)) from exc
-            raise StripeRefused(str(exc.user_message or exc), getattr(exc, "code", None)) from exc
+            raise StripeRefused(
+                str(exc.user_message or exc), getattr(exc, "code", None), exc.http_status
+            ) from exc

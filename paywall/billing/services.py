@@ -3,6 +3,7 @@ from Stripe, refunds and disputes, reconcile. Flushes; the request (or CLI comma
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from paywall.billing.access import (
     access_from_subscription,
 )
 from paywall.billing.gateway import (
+    API_VERSION,
     OWNER_KEY,
     StripeGateway,
     StripeRefused,
@@ -302,8 +304,6 @@ class BillingService:
                 code="subscription_exists",
             )
         customer = self.ensure_customer(account)
-        window = int(utcnow().timestamp() // CHECKOUT_REUSE_WINDOW.total_seconds())
-        key = idempotency_key("checkout", account.id, plan.price_id, str(window))
         params = {
             "mode": "subscription",
             "customer": customer.stripe_customer_id,
@@ -316,6 +316,11 @@ class BillingService:
             "metadata": {OWNER_KEY: account.id},
             "subscription_data": {"metadata": {OWNER_KEY: account.id}},
         }
+        # The key covers every parameter sent: the same click again (a double click, a retry)
+        # reuses the session; another page (another cancel_url) or plan gets its own.
+        window = int(utcnow().timestamp() // CHECKOUT_REUSE_WINDOW.total_seconds())
+        body = json.dumps(params, sort_keys=True, separators=(",", ":"))
+        key = idempotency_key("checkout", account.id, str(window), body)
         session = self._stripe(lambda: self.gateway.create_checkout_session(params, key))
         return str(session["url"])
 
@@ -479,7 +484,12 @@ class BillingService:
                 "Stripe is unavailable right now; nothing was charged. Try again in a moment."
             ) from exc
         except StripeRefused as exc:
-            raise PaymentProviderError(f"Stripe refused the request: {exc}") from exc
+            # Stripe's own wording is for us (logs), not for the reader.
+            log.warning("stripe refused", extra={"error": str(exc), "stripe_code": exc.code})
+            raise PaymentProviderError(
+                "The payment provider could not start this. Nothing was charged; "
+                "try again, or contact us if it keeps happening."
+            ) from exc
 
 
 def _id(value: Any) -> str | None:
@@ -526,4 +536,5 @@ def gateway_for(config: dict[str, Any]) -> StripeGateway:
         api_base=config["STRIPE_API_BASE"],
         timeout=float(config["STRIPE_TIMEOUT"]),
         max_network_retries=int(config["STRIPE_MAX_NETWORK_RETRIES"]),
+        api_version=config.get("STRIPE_API_VERSION") or API_VERSION,
     )

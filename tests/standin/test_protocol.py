@@ -7,6 +7,7 @@ import requests
 import stripe
 
 from stripe_standin import StandIn
+from stripe_standin.store import API_VERSION
 
 from .conftest import API_KEY, Catalog, Subscribed, make_client
 
@@ -157,7 +158,7 @@ def test_unknown_endpoint_and_headers(standin: StandIn) -> None:
         f"{standin.url}/v1/customers", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5
     )
     assert response.headers["Request-Id"].startswith("req_")
-    assert response.headers["Stripe-Version"] == stripe.api_version
+    assert response.headers["Stripe-Version"] == API_VERSION
     assert response.json() == {
         "object": "list",
         "data": [],
