@@ -68,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "PAST_DUE_GRACE_DAYS": 7,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
+    "ORPHAN_EVENT_TTL_DAYS": 30,  # orphaned webhook events reconcile still tries to apply
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,

@@ -151,8 +151,8 @@ class Gateway:
                     record.replayed = True
                     return self._response(stored.status, stored.body), lose_for
             status, body, executed = self._run(route, pairs, kwargs)
-            # Like Stripe: once execution began, every answer (success, refusal, 500) is what
-            # the key returns from now on; a request refused before it ran is not recorded.
+            # Like Stripe: once execution began, every answer (success, card error, 500) is
+            # what the key returns from now on; a request refused by validation is not.
             # https://docs.stripe.com/api/idempotent_requests
             if key and executed:
                 self.store.idempotency[key] = StoredResponse(
@@ -177,7 +177,9 @@ class Gateway:
                     result = route.handler(self.store, params, **kwargs)
             return 200, _json(expand(self.store, result, expand_paths)), True
         except StripeError as error:
-            return error.status, _json(error.to_dict()), True
+            # A refused request (bad or unknown parameters, a missing object) changed
+            # nothing and is not recorded; a card error or anything later is.
+            return error.status, _json(error.to_dict()), error.type != "invalid_request_error"
         except Exception as exc:  # a stand-in bug: answer like Stripe's 500, keep serving
             log.exception("unhandled error in %s", route.handler.__name__)
             body = _json(api_error(500, f"Stand-in internal error: {exc!r}").to_dict())

@@ -282,3 +282,15 @@ class StandIn:
                 self.state, self.state.require("charge", charge_id), reason, amount
             )
         )
+
+    def close_dispute(self, dispute_id: str, status: str = "won") -> dict[str, Any]:
+        return self._operate(
+            lambda: billing.close_dispute(
+                self.state, self.state.require("dispute", dispute_id), status
+            )
+        )
+
+    def fail_refund(self, refund_id: str, status: str = "failed") -> dict[str, Any]:
+        return self._operate(
+            lambda: billing.fail_refund(self.state, self.state.require("refund", refund_id), status)
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,6 +48,17 @@ class StripeRefused(Exception):
 
 class SignatureInvalid(Exception):
     """A webhook's ``Stripe-Signature`` did not verify against any configured secret."""
+
+
+def _signed_timestamps(header: str) -> list[int]:
+    """The ``t=`` values of a ``Stripe-Signature`` header (unparseable ones are left to the
+    SDK, which refuses them)."""
+    stamps = []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            stamps.append(int(value))
+    return stamps
 
 
 def idempotency_key(*parts: str) -> str:
@@ -136,6 +148,12 @@ class StripeGateway:
     def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
         return self._call(self.client.v1.charges.retrieve, charge_id).to_dict()
 
+    def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self._call(self.client.v1.invoices.retrieve, invoice_id).to_dict()  # type: ignore[no-any-return]
+
+    def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
+        return self._call(self.client.v1.disputes.retrieve, dispute_id).to_dict()  # type: ignore[no-any-return]
+
     def invoice_payment_intents(self, invoice_id: str) -> set[str]:
         """The payment intents that paid ``invoice_id``."""
         page = self._call(self.client.v1.invoice_payments.list, {"invoice": invoice_id})
@@ -156,6 +174,10 @@ class StripeGateway:
         parse. Never parses an unverified payload."""
         if not header or not secrets:
             raise SignatureInvalid("missing Stripe-Signature header or webhook secret")
+        # The SDK only refuses timestamps too far in the past; one far in the future would
+        # make a captured delivery replayable for as long as it is ahead.
+        if any(t > time.time() + tolerance for t in _signed_timestamps(header)):
+            raise SignatureInvalid("signature timestamp is in the future")
         try:
             payload.decode("utf-8")  # the SDK decodes it and would raise on other bytes
         except UnicodeDecodeError as exc:

@@ -387,8 +387,8 @@ class BillingService:
             sub = Subscription(id=data["id"], account_id=account_id, created_at=now, **fields)
             self.session.add(sub)
         else:
-            if fields["latest_invoice_id"] != sub.latest_invoice_id:
-                sub.revoked_invoice_id = sub.revoked_reason = None  # a newer invoice was paid
+            if sub.revoked_reason and self._newer_invoice_paid(sub, fields["latest_invoice_id"]):
+                sub.revoked_invoice_id = sub.revoked_reason = None
             for key, value in fields.items():
                 setattr(sub, key, value)
         if sub.status == "past_due":
@@ -400,6 +400,35 @@ class BillingService:
         self.session.flush()
         self.devices.enforce_cap(account)
         return sub
+
+    def _newer_invoice_paid(self, sub: Subscription, latest_invoice_id: str | None) -> bool:
+        """Only a paid invoice newer than the refunded or disputed one lifts the revocation:
+        a declined renewal (open invoice, past_due) must not bring the grace period back."""
+        if not latest_invoice_id or latest_invoice_id == sub.revoked_invoice_id:
+            return False
+        return self.gateway.retrieve_invoice(latest_invoice_id).get("status") == "paid"
+
+    def restore_for_charge(self, charge: dict[str, Any], reason: str) -> Subscription | None:
+        """A won dispute or a failed or cancelled refund: the charge that paid for the revoked
+        invoice stands again, so the revocation it caused is lifted. ``charge`` is fresh from
+        Stripe."""
+        account_id = self.owner_of_customer(_id(charge.get("customer")))
+        if account_id is None:
+            return None
+        intent = _id(charge.get("payment_intent"))
+        for sub in self.session.scalars(
+            select(Subscription).where(
+                Subscription.account_id == account_id, Subscription.revoked_reason == reason
+            )
+        ):
+            if not sub.revoked_invoice_id or not intent:
+                continue
+            if intent in self.gateway.invoice_payment_intents(sub.revoked_invoice_id):
+                self.devices.lock_account(account_id)
+                sub.revoked_invoice_id = sub.revoked_reason = None
+                self.session.flush()
+                return sub
+        return None
 
     def revoke_for_charge(self, charge: dict[str, Any], reason: str) -> Subscription | None:
         """A full refund or a dispute of the invoice that paid for the current period ends
