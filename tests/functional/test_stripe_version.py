@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from packaging.version import Version
 from flask import Flask
+from packaging.version import Version
 
 from paywall.billing.gateway import API_VERSION
 from stripe_standin.store import API_VERSION as STANDIN_VERSION
