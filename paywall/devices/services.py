@@ -19,7 +19,14 @@ from sqlalchemy import delete, or_, select, update
 
 from paywall.accounts.models import Account
 from paywall.clock import utcnow
-from paywall.devices.models import EVICTED, REVOKED, SIGNED_OUT, DeviceSession
+from paywall.devices.models import (
+    ACCOUNT_DELETED,
+    EVICTED,
+    PASSWORD_CHANGED,
+    REVOKED,
+    SIGNED_OUT,
+    DeviceSession,
+)
 from paywall.errors import NotFound, PaywallError
 from paywall.types import DbSession
 
@@ -119,7 +126,9 @@ class DeviceService:
         now = utcnow()
         code = end_code(found, now, self.policy)
         if code is not None:
-            raise SessionEnded(_END_MESSAGES[code], code=code)
+            reason = found.end_reason or ("expired" if code == "session_expired" else None)
+            message = _REASON_MESSAGES.get(reason or "", _END_MESSAGES[code])
+            raise SessionEnded(message, code=code, extra={"reason": reason})
         if now - found.last_seen_at >= self.policy.touch_interval:
             # Conditional update: concurrent requests of one device write once.
             self.session.execute(
@@ -223,6 +232,10 @@ class DeviceService:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    def sign_out_others(self, account_id: str, current_id: str) -> int:
+        """ "Sign out everywhere else": every session but this one; returns how many."""
+        return self.end_all(account_id, REVOKED, keep_session_id=current_id)
+
     def enforce_cap(self, account: Account) -> list[DeviceSession]:
         """After the cap went down (a plan change), evict the least recently used overflow."""
         self.lock_account(account.id)
@@ -255,6 +268,16 @@ class DeviceService:
         device.end_reason = reason
         self.session.flush()
 
+
+#: Why a device was signed out, in the words the device is shown (the code stays one of three).
+_REASON_MESSAGES = {
+    EVICTED: "This device was signed out because another device signed in at the account's "
+    "device limit, or the plan now allows fewer devices.",
+    REVOKED: "This device was signed out from another device.",
+    PASSWORD_CHANGED: "This device was signed out because the account's password was changed.",
+    ACCOUNT_DELETED: "This device was signed out because the account was deleted.",
+    "expired": "This session expired after a long time without use. Sign in again.",
+}
 
 _END_MESSAGES = {
     "session_evicted": "This device was signed out because another device signed in "

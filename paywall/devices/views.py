@@ -18,6 +18,7 @@ from paywall.devices.schemas import (
     LoginSchema,
     NewSessionSchema,
     SessionListSchema,
+    SignedOutSchema,
 )
 from paywall.devices.services import describe, device_service
 from paywall.extensions import db
@@ -98,6 +99,17 @@ def list_sessions() -> dict[str, Any]:
         ],
         "limit": devices.cap_for(current_user),
     }
+
+
+@blp.route("/sessions", methods=["DELETE"])
+@login_required
+@blp.response(200, SignedOutSchema)
+@api_errors(blp, 401, 403)
+def sign_out_others() -> dict[str, int]:
+    """Sign out every other device (this one stays signed in)."""
+    ended = device_service().sign_out_others(current_user.id, current_device().id)
+    db.session.commit()
+    return {"signed_out": ended}
 
 
 @blp.route("/sessions/current", methods=["DELETE"])
