@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -55,7 +56,7 @@ class LogTransport:
             extra={
                 "to": message["To"],
                 "subject": message["Subject"],
-                "body": message.get_content(),
+                "body": (message.get_body(("plain",)) or message).get_content(),
             },
         )
 
@@ -92,8 +93,15 @@ class Outbox:
         g.outbox_pending = True
 
 
-def send_pending(session: DbSession, transport: Transport, sender: str, limit: int = 50) -> int:
-    """Send up to ``limit`` queued emails; returns how many went. Failures stay queued."""
+def send_pending(
+    session: DbSession,
+    transport: Transport,
+    sender: str,
+    limit: int = 50,
+    html: Callable[[str, str], str] | None = None,
+) -> int:
+    """Send up to ``limit`` queued emails; returns how many went. Failures stay queued.
+    ``html(subject, body)``, if given, renders the HTML alternative of the plain text."""
     sent = 0
     for _ in range(limit):
         email = session.scalars(
@@ -112,6 +120,11 @@ def send_pending(session: DbSession, transport: Transport, sender: str, limit: i
         message["To"] = email.to
         message["Subject"] = email.subject
         message.set_content(email.body)
+        if html is not None:
+            try:
+                message.add_alternative(html(email.subject, email.body), subtype="html")
+            except Exception:  # noqa: BLE001 - a broken template must not hold the mail back
+                log.exception("email html part failed; sending plain text only")
         try:
             transport.send(message)
         except (OSError, smtplib.SMTPException) as exc:
