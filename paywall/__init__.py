@@ -52,6 +52,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         csrf.exempt(blueprint)  # the JSON API checks Origin / Sec-Fetch-Site instead
     _register_billing(app)
     _register_meter(app)
+    from paywall import notifications
+
+    notifications.init_app(app)
     register_error_handlers(app)
     return app
 

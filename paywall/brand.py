@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 from flask import Flask
+from markupsafe import Markup, escape
 
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -38,6 +39,35 @@ def long_date(iso: str | None) -> str:
         return day(datetime.fromisoformat(iso))
     except ValueError:
         return iso
+
+
+URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:)]")
+
+
+def html_email(subject: str, body: str) -> str:
+    """The HTML part of an email: the plain text in the brand's frame, links clickable, lines
+    starting with "- " as a list. Needs an app context (the brand comes from its config)."""
+    from flask import current_app, render_template
+
+    blocks: list[dict[str, Any]] = []
+    for chunk in body.split("\n\n"):
+        lines = [line for line in chunk.split("\n") if line.strip()]
+        if lines and all(line.startswith("- ") for line in lines):
+            blocks.append({"entries": [_linked(line[2:]) for line in lines]})
+        elif lines:
+            blocks.append({"text": Markup("<br>").join(_linked(line) for line in lines)})
+    return render_template(
+        "email/message.html", subject=subject, blocks=blocks, brand=brand(current_app.config)
+    )
+
+
+def _linked(text: str) -> Markup:
+    out, last = Markup(""), 0
+    for match in URL.finditer(text):
+        out += escape(text[last : match.start()])
+        out += Markup('<a href="{0}" style="color:{1}">{0}</a>').format(match.group(0), "#0b57d0")
+        last = match.end()
+    return out + escape(text[last:])
 
 
 def luminance(color: str) -> float:

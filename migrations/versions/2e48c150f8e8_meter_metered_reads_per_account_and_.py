@@ -1,7 +1,7 @@
 """meter: metered reads per account and month
 
 Revision ID: 2e48c150f8e8
-Revises: c13a0d1e2f30
+Revises: 0bc3e182111b
 Create Date: 2026-12-02 20:06:36.082077
 
 """
@@ -13,7 +13,7 @@ import paywall.types
 
 # revision identifiers, used by Alembic.
 revision = '2e48c150f8e8'
-down_revision = 'c13a0d1e2f30'
+down_revision = '0bc3e182111b'
 branch_labels = None
 depends_on = None
 

@@ -50,26 +50,6 @@ def devices_signed_out(names: Sequence[str], plan: str, limit: int, devices_link
     )
 
 
-def device_evicted(name: str, new_device: str, devices_link: str) -> Email:
-    return Email(
-        "device_evicted",
-        f"{name} was signed out",
-        f"{name} was signed out because {new_device} signed in while your account was at its "
-        "device limit.\n\n"
-        f"If that was not you, change your password and check your devices: {devices_link}",
-    )
-
-
-def new_device(name: str, when: datetime, devices_link: str) -> Email:
-    return Email(
-        "new_device",
-        f"New sign-in on {name}",
-        f"Your account was just signed in on {name} ({when:%Y-%m-%d %H:%M} UTC).\n\n"
-        "If it was you, there is nothing to do. If not, sign that device out and change "
-        f"your password: {devices_link}",
-    )
-
-
 def payment_failed(payment_method_link: str, grace_days: int) -> Email:
     return Email(
         "payment_failed",

@@ -33,6 +33,9 @@ def _absolute(target: str) -> str:
 
 @bp.get("/plans")
 def plans() -> str | tuple[str, int]:
+    if request.args.get("next"):
+        # Where Checkout's return and cancel lead: the page the reader came from.
+        session["after_checkout"] = safe_next(request.args["next"])
     reader = current_user if current_user.is_authenticated else None
     try:
         offers = billing_service().compare_plans_or_unavailable(reader)

@@ -94,6 +94,7 @@ class DeviceService:
         self.session = session
         self.policy = policy
         self.cap_for = cap_for or (lambda _account: policy.max_devices)
+        self.evicted: list[DeviceSession] = []  # signed out by logins in this request
 
     # -- reading ---------------------------------------------------------------------------
     def _active_clause(self, now: datetime) -> Any:
@@ -178,6 +179,7 @@ class DeviceService:
                     extra={"devices": [describe(s) for s in active]},
                 )
             self._end(target, EVICTED)
+            self.evicted.append(target)
             active.remove(target)
         overflow = len(active) - cap + 1
         if overflow > 0:
@@ -187,6 +189,7 @@ class DeviceService:
                 )
             for victim in lru_first(active)[:overflow]:
                 self._end(victim, EVICTED)
+                self.evicted.append(victim)
         raw = secrets.token_urlsafe(TOKEN_BYTES)
         now = utcnow()
         device = DeviceSession(
@@ -230,7 +233,21 @@ class DeviceService:
             .values(ended_at=utcnow(), end_reason=reason)
             .execution_options(synchronize_session="fetch")
         )
+        _session_ended(self.session, account_id=account_id, keep_session_id=keep_session_id)
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def is_new_device(self, device: DeviceSession) -> bool:
+        """True when the account has signed in before, but never from this browser and
+        device name (the reader is told, ASVS 6.3.7)."""
+        earlier = self.session.scalars(
+            select(DeviceSession).where(
+                DeviceSession.account_id == device.account_id, DeviceSession.id != device.id
+            )
+        ).all()
+        return bool(earlier) and not any(
+            (s.user_agent, s.device_name) == (device.user_agent, device.device_name)
+            for s in earlier
+        )
 
     def sign_out_others(self, account_id: str, current_id: str) -> int:
         """ "Sign out everywhere else": every session but this one; returns how many."""
@@ -267,6 +284,15 @@ class DeviceService:
         device.ended_at = utcnow()
         device.end_reason = reason
         self.session.flush()
+        _session_ended(self.session, session_ids=[device.id])
+
+
+def _session_ended(session: DbSession, **which: Any) -> None:
+    """What else ends with a device session, in the same transaction: its push
+    subscriptions."""
+    from paywall.notifications.services import forget_push_subscriptions
+
+    forget_push_subscriptions(session, **which)
 
 
 #: Why a device was signed out, in the words the device is shown (the code stays one of three).

@@ -16,7 +16,7 @@ from paywall.billing import wording
 from paywall.clock import utcnow
 from paywall.devices.models import DeviceSession
 from paywall.extensions import db
-from tests.conftest import AuthActions, Mailbox, Stripe, body_of
+from tests.conftest import AuthActions, Mailbox, Stripe, body_of, html_of
 
 
 @pytest.fixture
@@ -287,3 +287,30 @@ def test_monthly_renewal_is_not_announced(
     stripe_actions.standin.announce_renewal(sub["id"])
     stripe_actions.deliver()
     assert emails_of(mailbox, "renews on") == []
+
+
+# -- every email: a plain-text and a branded HTML part ---------------------------------------
+def test_emails_have_plain_text_and_branded_html_parts(
+    billing_app: Flask, reader_browser: FlaskClient, stripe_actions: Stripe, mailbox: Mailbox
+) -> None:
+    billing_app.config.update(BRAND_NAME="The Morning Ledger", BRAND_COLOR="#0b4f6c")
+    subscribed(stripe_actions, reader_browser)
+    [receipt] = [m for m in mailbox.messages if "payment received" in str(m["Subject"])]
+    assert receipt.get_content_type() == "multipart/alternative"
+    [invoice] = reader_browser.get("/api/v1/billing/invoices").get_json()["invoices"]
+    assert invoice["hosted_invoice_url"] in body_of(receipt)
+    html = html_of(receipt)
+    assert "The Morning Ledger" in html and "#0b4f6c" in html
+    assert f'<a href="{invoice["hosted_invoice_url"]}"' in html
+    assert "<script" not in html
+
+
+def test_email_html_escapes_what_it_quotes() -> None:
+    from paywall import create_app
+    from paywall.brand import html_email
+
+    app = create_app({"DEMO": True, "DATABASE_URL": "sqlite://"})
+    with app.app_context():
+        html = html_email("Hi", "Device <b>evil</b>\n\n- one\n- https://x.test/a?b=1&c=2.")
+    assert "&lt;b&gt;evil&lt;/b&gt;" in html and "<b>evil" not in html
+    assert '<li><a href="https://x.test/a?b=1&amp;c=2"' in html

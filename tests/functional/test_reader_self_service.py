@@ -276,3 +276,30 @@ def test_form_errors_are_tied_to_their_fields_with_a_summary(app: Flask) -> None
     assert 'aria-invalid="true" aria-describedby="email-error-1"' in html
     assert 'aria-describedby="password-hint password-error-1"' in html
     assert "<title>Error: Sign up" in html
+
+
+# -- emails about sign-ins ---------------------------------------------------------------------
+def test_a_sign_in_from_a_new_device_is_emailed_a_known_one_is_not(
+    app: Flask, auth: AuthActions, reader: str, mailbox: Mailbox
+) -> None:
+    auth.browser(name="Laptop")  # the first sign-in: nothing to compare with
+    auth.browser(name="Laptop")  # the same device again
+    mailbox.wait_for(1)
+    auth.browser(name="Phone")
+    mailbox.wait_for(2)
+    notices = [m for m in mailbox.to(reader) if "New sign-in" in str(m["Subject"])]
+    assert [m["Subject"] for m in notices] == ["New sign-in on Phone"]
+    assert "https://paywall.test/devices" in body_of(notices[0])
+
+
+def test_a_device_pushed_out_at_the_limit_is_named_in_an_email(
+    app: Flask, auth: AuthActions, reader: str, mailbox: Mailbox
+) -> None:
+    app.config["MAX_DEVICES"] = 1
+    app.config["DEVICE_POLICY"] = "evict_lru"
+    auth.browser(name="Laptop")
+    auth.browser(name="Phone")
+    mailbox.wait_for(3)
+    [evicted] = [m for m in mailbox.to(reader) if "was signed out" in str(m["Subject"])]
+    assert evicted["Subject"] == "Laptop was signed out"
+    assert "because Phone signed in" in body_of(evicted)
