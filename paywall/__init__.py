@@ -111,6 +111,10 @@ def _register_meter(app: Flask) -> None:
 
     api.register_blueprint(meter_views.blp)
     csrf.exempt(meter_views.blp)
+    from paywall.grants import cli as grant_cli
+    from paywall.grants import models as _grant_models  # noqa: F401 - the table, for Alembic
+
+    grant_cli.init_app(app)
 
 
 def _plans_or_nothing() -> list[Any]:

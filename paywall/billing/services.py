@@ -297,7 +297,16 @@ class BillingService:
         return plan if plan is not None else self.session.get(Plan, price_id)
 
     def access_for(self, account: Account, now: datetime | None = None) -> Access:
-        return self.access_of(self.current_subscription(account.id), now)
+        """What the reader may do now: the subscription combined with any grant (the better)."""
+        return self.with_grant(
+            account, self.access_of(self.current_subscription(account.id), now), now
+        )
+
+    def with_grant(self, account: Account, access: Access, now: datetime | None = None) -> Access:
+        from paywall.grants.access import combine
+        from paywall.grants.services import GrantService
+
+        return combine(access, GrantService(self.session).grant_for(account.id, now))
 
     def access_of(self, sub: Subscription | None, now: datetime | None = None) -> Access:
         """What ``sub`` (a reader's current subscription, or None) grants right now."""
@@ -326,7 +335,7 @@ class BillingService:
 
     def describe_account(self, account: Account) -> dict[str, Any]:
         sub = self.current_subscription(account.id)
-        access = self.access_of(sub)
+        access = self.with_grant(account, self.access_of(sub))
         plan = self._plan(sub.price_id) if sub else None
         return {
             "id": account.id,

@@ -1,0 +1,189 @@
+"""Granted access: `flask access grant|revoke|list`, audited, shown in the account, used for
+tokens and the device cap, combined with a subscription, ended at its date."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+from paywall.clock import utcnow
+from paywall.extensions import db
+from paywall.grants.models import AccessGrant
+from tests.conftest import AuthActions, Mailbox, Stripe
+
+
+def cli(app: Flask, *args: str) -> Any:
+    return app.test_cli_runner().invoke(args=["access", *args])
+
+
+def until(days: int = 30) -> str:
+    return (utcnow() + timedelta(days=days)).date().isoformat()
+
+
+def entitlements(browser: Any) -> dict[str, Any]:
+    response = browser.get("/api/v1/account")
+    assert response.status_code == 200
+    return response.get_json()["entitlements"]  # type: ignore[no-any-return]
+
+
+def end_grants_now(app: Flask) -> None:
+    """Time passes: the grant's date is reached."""
+    with app.app_context():
+        for row in db.session.query(AccessGrant).all():
+            row.until = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+
+
+def test_a_grant_starts_shows_in_the_account_and_the_token(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    browser = auth.browser()
+    assert entitlements(browser)["features"] == []
+    result = cli(
+        app,
+        "grant",
+        "READER@example.com",
+        "--features",
+        "premium_content,notifications",
+        "--until",
+        until(),
+        "--reason",
+        "Press pass: The Herald",
+        "--by",
+        "editor@news.test",
+        "--max-devices",
+        "7",
+    )
+    assert result.exit_code == 0, result.output
+    granted = entitlements(browser)
+    assert granted["reason"] == "granted"
+    assert granted["features"] == ["premium_content", "notifications"]
+    assert granted["max_devices"] == 7
+    token = browser.post("/api/v1/entitlements/token").get_json()
+    assert "premium_content" in token["entitlements"]["features"]
+    assert browser.get("/api/v1/sessions").get_json()["limit"] == 7
+    listing = cli(app, "list").output
+    assert "reader@example.com" in listing and "Press pass: The Herald" in listing
+    assert "editor@news.test" in listing and "active" in listing
+
+
+def test_a_grant_ends_at_its_date_and_its_tokens_are_revoked(
+    app: Flask, auth: AuthActions, reader: str, mailbox: Mailbox
+) -> None:
+    browser = auth.browser()
+    cli(
+        app,
+        "grant",
+        reader,
+        "--features",
+        "premium_content",
+        "--until",
+        until(),
+        "--reason",
+        "School licence",
+    )
+    token = browser.post("/api/v1/entitlements/token").get_json()["token"]
+    assert browser.post("/api/v1/entitlements/verify", json={"token": token}).get_json()["valid"]
+    end_grants_now(app)
+    assert entitlements(browser) == {**entitlements(browser), "features": []}
+    assert entitlements(browser)["reason"] != "granted"
+    verdict = browser.post("/api/v1/entitlements/verify", json={"token": token}).get_json()
+    assert verdict == {"valid": False, "reason": "revoked"}
+    assert "ended" in cli(app, "list").output
+    mailbox.clear()
+    assert cli(app, "end-expired").exit_code == 0
+    assert cli(app, "end-expired").exit_code == 0  # twice: one email
+    app.test_cli_runner().invoke(args=["outbox", "send"])
+    told = mailbox.wait_for(1)
+    assert len(mailbox.to(reader)) == 1
+    assert "ended" in told[0]["Subject"]
+
+
+def test_revoke_ends_a_grant_and_is_audited(app: Flask, auth: AuthActions, reader: str) -> None:
+    browser = auth.browser()
+    cli(
+        app,
+        "grant",
+        reader,
+        "--features",
+        "premium_content",
+        "--until",
+        until(),
+        "--reason",
+        "Complaint #42 settled",
+    )
+    result = cli(app, "revoke", reader, "--by", "support@news.test")
+    assert result.exit_code == 0 and "revoked 1 grant" in result.output
+    assert entitlements(browser)["features"] == []
+    assert "revoked" in cli(app, "list").output and "support@news.test" in cli(app, "list").output
+
+
+def test_bad_grants_are_refused_and_write_nothing(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    cases = [
+        [
+            "nobody@example.com",
+            "--features",
+            "premium_content",
+            "--until",
+            until(),
+            "--reason",
+            "x",
+        ],
+        [reader, "--features", "everything", "--until", until(), "--reason", "x"],
+        [reader, "--features", "premium_content", "--until", until(-1), "--reason", "x"],
+        [reader, "--features", "premium_content", "--until", "soon", "--reason", "x"],
+        [reader, "--features", "premium_content", "--until", until(), "--reason", " "],
+        [
+            reader,
+            "--features",
+            "premium_content",
+            "--until",
+            until(),
+            "--reason",
+            "x",
+            "--max-devices",
+            "0",
+        ],
+    ]
+    for args in cases:
+        result = cli(app, "grant", *args)
+        assert result.exit_code != 0, args
+        assert "Traceback" not in result.output
+    with app.app_context():
+        assert db.session.query(AccessGrant).count() == 0
+
+
+def test_a_grant_combines_with_a_subscription(
+    billing_app: Flask, billing_auth: AuthActions, stripe_actions: Stripe
+) -> None:
+    billing_auth.sign_up()
+    browser = billing_auth.browser()
+    stripe_actions.subscribe(browser)
+    stripe_actions.deliver()
+    subscribed = entitlements(browser)
+    assert "premium_content" in subscribed["features"]
+    # A grant of what the plan already gives, with more devices: the better cap, the plan stays.
+    cli(
+        billing_app,
+        "grant",
+        "reader@example.com",
+        "--features",
+        "premium_content",
+        "--until",
+        until(),
+        "--reason",
+        "Extra devices for a family",
+        "--max-devices",
+        "9",
+    )
+    combined = entitlements(browser)
+    assert combined["max_devices"] == 9 and combined["plan"] == subscribed["plan"]
+    assert combined["reason"] == subscribed["reason"]
+    assert set(subscribed["features"]) <= set(combined["features"])
+    # The grant ends: back to the subscription alone.
+    end_grants_now(billing_app)
+    assert entitlements(browser) == subscribed
