@@ -17,7 +17,12 @@ from paywall.accounts.links import (
     token_digest,
 )
 from paywall.accounts.models import Account, UsedToken
-from paywall.accounts.passwords import PasswordHashing, check_policy, normalise_email
+from paywall.accounts.passwords import (
+    PasswordHashing,
+    check_policy,
+    email_hash,
+    normalise_email,
+)
 from paywall.clock import utcnow
 from paywall.errors import PaywallError
 from paywall.outbox.services import Outbox
@@ -44,8 +49,10 @@ class AccountService:
         public_url: str,
         end_all_sessions: Callable[[str], int],
         end_other_sessions: Callable[[str, str | None], int],
+        secret_key: str = "",
     ) -> None:
         self.session = session
+        self.secret_key = secret_key
         self.hashing = hashing
         self.outbox = outbox
         self.verify_links = verify_links
@@ -96,7 +103,7 @@ class AccountService:
                 extra={
                     "event": "login_failed",
                     "account_id": account.id if account else None,
-                    "email_hash": token_digest(email.lower())[:16],
+                    "email_hash": email_hash(email, self.secret_key),
                 },
             )
             raise InvalidCredentials()
@@ -207,6 +214,7 @@ def account_service() -> AccountService:
             verify_links=LinkSigner(cfg["SECRET_KEY"], VERIFY_EMAIL, cfg["VERIFY_TOKEN_MAX_AGE"]),
             reset_links=LinkSigner(cfg["SECRET_KEY"], RESET_PASSWORD, cfg["RESET_TOKEN_MAX_AGE"]),
             public_url=cfg["PUBLIC_URL"],
+            secret_key=cfg["SECRET_KEY"],
             end_all_sessions=lambda account_id: device_service().end_all(account_id),
             end_other_sessions=lambda account_id, keep: device_service().end_all(
                 account_id, keep_session_id=keep
