@@ -16,11 +16,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     load_config(app, test_config)
 
-    from paywall import database, logs
+    from paywall import brand, database, logs
     from paywall.errors import register_error_handlers
     from paywall.extensions import api, csrf, db, limiter, migrate
 
     logs.configure_logging(app)
+    brand.init_app(app)
     db.init_app(app)
     with app.app_context():
         database.configure_engine(db.engine)
@@ -31,6 +32,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ratelimits.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
+    from paywall.publishers import auth as publisher_auth
+
+    publisher_auth.init_app(app)
 
     from paywall.accounts import pages
     from paywall.accounts import views as account_views
@@ -50,6 +54,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the JSON API checks Origin / Sec-Fetch-Site instead
     _register_billing(app)
+    _register_meter(app)
+    from paywall import notifications
+
+    notifications.init_app(app)
     register_error_handlers(app)
     _trust_proxies(app)
     return app
@@ -85,6 +93,40 @@ def _register_billing(app: Flask) -> None:
     app.extensions["paywall.describe_account"] = lambda a: billing_service().describe_account(a)
     app.extensions["paywall.device_cap"] = lambda a: billing_service().cap_for(a)
     app.extensions["paywall.list_plans"] = _plans_or_nothing
+    app.extensions["paywall.list_invoices"] = lambda a: billing_service().invoices(a)
+    app.extensions["paywall.erase_account"] = lambda a: billing_service().erase(a)
+    app.extensions["paywall.export_account"] = _export_account
+
+
+def _export_account(account: Any) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from paywall.billing.services import billing_service
+    from paywall.devices.models import DeviceSession
+    from paywall.devices.services import describe
+    from paywall.extensions import db
+
+    sessions = db.session.scalars(
+        select(DeviceSession).where(DeviceSession.account_id == account.id)
+    ).all()
+    devices = [
+        {
+            **describe(s),
+            "ended_at": s.ended_at.isoformat() if s.ended_at else None,
+            "end_reason": s.end_reason,
+            "user_agent": s.user_agent,
+        }
+        for s in sessions
+    ]
+    return {"devices": devices, **billing_service().export(account)}
+
+
+def _register_meter(app: Flask) -> None:
+    from paywall.extensions import api, csrf
+    from paywall.meter import views as meter_views
+
+    api.register_blueprint(meter_views.blp)
+    csrf.exempt(meter_views.blp)
 
 
 def _plans_or_nothing() -> list[Any]:

@@ -8,6 +8,7 @@ Values are parsed as JSON where they can be (``PAYWALL_MAX_DEVICES=3``), as Flas
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,13 +73,46 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_API_BASE": None,  # e.g. http://127.0.0.1:12111 for the local stand-in
     "STRIPE_TIMEOUT": 20,
     "STRIPE_MAX_NETWORK_RETRIES": 2,
+    "STRIPE_API_VERSION": None,  # None: the version the code is written for (gateway.API_VERSION)
     "PLANS_CACHE_TTL": 3600,
     "PAST_DUE_GRACE_DAYS": 7,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
+    "ORPHAN_EVENT_TTL_DAYS": 30,  # orphaned webhook events reconcile still tries to apply
+    # The reader's side: the publisher's brand on every page and email, features in words.
+    "BRAND_NAME": "The Daily Paywall",
+    "BRAND_LOGO_URL": None,  # an image URL shown in the header instead of the name
+    "BRAND_COLOR": "#b3001b",  # buttons and accents; white text on it must reach 4.5:1
+    "TEMPLATE_FOLDER": None,  # a folder of templates that override the service's own
+    "FEATURE_LABELS": {
+        "premium_content": "Every article in full",
+        "notifications": "Breaking-news notifications",
+    },
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # The meter: distinct metered articles a reader without premium_content reads per UTC month
+    "METER_LIMIT": 3,
+    # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
+    "PUBLISHER_API_KEYS": [],
+    # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
+    "VAPID_PRIVATE_KEY": None,  # PEM or base64url; demo generates instance/vapid_private_key.pem
+    "VAPID_SUBJECT": "mailto:newsroom@paywall.invalid",  # RFC 8292 "sub": mailto: or https:
+    # Origins the service may POST pushes to; "https://*.x" matches any subdomain of x.
+    "PUSH_ALLOWED_ORIGINS": [
+        "https://fcm.googleapis.com",
+        "https://updates.push.services.mozilla.com",
+        "https://web.push.apple.com",
+        "https://*.notify.windows.com",
+    ],
+    "NOTIFICATION_TOPICS": ["world", "politics", "business", "technology", "culture", "sport"],
+    "PUSH_TTL": 86400,  # seconds a push service keeps an undelivered message
+    "PUSH_TIMEOUT": 10,
+    "PUSH_MAX_ATTEMPTS": 5,  # per message: 429, 5xx and timeouts are retried, then failed
+    "PUSH_RETRY_BACKOFF": 30,  # seconds before the first retry; doubles, Retry-After wins
+    "NOTIFICATION_BATCH_SIZE": 500,
+    "NOTIFICATION_CLAIM_LEASE": 300,  # seconds before a dead worker's claimed messages go again
+    "NOTIFICATION_START_AFTER_RESPONSE": True,  # start a story's fan-out once it is recorded
     # Flask / cookies
     "SESSION_COOKIE_NAME": "paywall_form",  # Flask's own session: CSRF tokens, flashes
     "SESSION_COOKIE_HTTPONLY": True,
@@ -95,7 +129,14 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_JSON_PATH": "openapi.json",
 }
 
-LIST_SETTINGS = ("STRIPE_WEBHOOK_SECRET", "ENTITLEMENT_KEYS", "TRUSTED_ORIGINS")
+LIST_SETTINGS = (
+    "STRIPE_WEBHOOK_SECRET",
+    "ENTITLEMENT_KEYS",
+    "TRUSTED_ORIGINS",
+    "PUBLISHER_API_KEYS",
+    "PUSH_ALLOWED_ORIGINS",
+    "NOTIFICATION_TOPICS",
+)
 
 
 class ConfigError(RuntimeError):
@@ -132,6 +173,13 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
     """Refuse settings that would be unsafe outside demo mode, naming the setting."""
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("PAYWALL_DATABASE_URL is not set")
+    color = str(cfg.get("BRAND_COLOR") or "#b3001b")
+    if not re.match(r"^#[0-9a-fA-F]{6}$", color):
+        raise ConfigError("PAYWALL_BRAND_COLOR must be a colour like #b3001b")
+    if _contrast_with_white(color) < 4.5:
+        raise ConfigError(
+            "PAYWALL_BRAND_COLOR is too light: white text on it must reach a contrast of 4.5:1"
+        )
     if cfg["DEVICE_POLICY"] not in ("refuse", "evict_lru"):
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
@@ -139,6 +187,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
     proxies = cfg.get("TRUSTED_PROXY_COUNT")
     if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
+    if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
+        raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
     if demo:
         return
     if cfg.get("RATELIMIT_ENABLED") and not cfg.get("RATELIMIT_STORAGE_URI"):
@@ -156,12 +206,22 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError(
             "PAYWALL_ENTITLEMENT_KEYS must list one or more keys of at least 32 characters"
         )
+    if any(len(k) < 32 for k in cfg["PUBLISHER_API_KEYS"]):
+        raise ConfigError("PAYWALL_PUBLISHER_API_KEYS: every key must be at least 32 characters")
     if cfg.get("STRIPE_API_KEY") and not cfg["STRIPE_WEBHOOK_SECRET"]:
         raise ConfigError("PAYWALL_STRIPE_WEBHOOK_SECRET is required when Stripe is configured")
     if not cfg.get("STRIPE_API_KEY"):
         raise ConfigError("PAYWALL_STRIPE_API_KEY is not set")
     if not cfg.get("SMTP_URL"):
         raise ConfigError("PAYWALL_SMTP_URL is not set")
+    if not cfg.get("VAPID_PRIVATE_KEY"):
+        raise ConfigError("PAYWALL_VAPID_PRIVATE_KEY is not set (see README: notifications)")
+
+
+def _contrast_with_white(color: str) -> float:
+    from paywall.brand import contrast
+
+    return contrast(color, "#ffffff")
 
 
 def _as_list(value: Any) -> list[str]:

@@ -11,13 +11,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from paywall.billing.models import StripeEvent
-from paywall.billing.services import BillingService, _id
+from paywall.accounts.models import Account
+from paywall.billing import emails, wording
+from paywall.billing.gateway import StripeRefused
+from paywall.billing.models import StripeEvent, Subscription
+from paywall.billing.services import BillingService, _id, from_unix
 from paywall.clock import utcnow
 from paywall.types import DbSession
 
@@ -30,6 +34,11 @@ PROCESSED, IGNORED, ORPHANED, FAILED, DUPLICATE = (
     "failed",
     "duplicate",
 )
+#: Stripe answered a re-fetch with a permanent 4xx (the object is gone): asking again cannot
+#: help, so the event is answered 200 and kept out of automatic replay (``billing events``).
+REJECTED = "rejected"
+#: An orphaned event whose owner did not appear within ORPHAN_EVENT_TTL_DAYS.
+EXPIRED = "expired"
 
 
 class NotOurs(Exception):
@@ -52,13 +61,19 @@ class WebhookService:
             "customer.subscription.deleted": self._subscription_changed,
             "customer.subscription.paused": self._subscription_changed,
             "customer.subscription.resumed": self._subscription_changed,
-            "customer.subscription.trial_will_end": self._subscription_changed,
+            "customer.subscription.trial_will_end": self._trial_will_end,
+            "invoice.upcoming": self._invoice_upcoming,
             "invoice.paid": self._invoice_paid,
             "invoice.payment_succeeded": self._invoice_changed,
             "invoice.payment_failed": self._invoice_payment_failed,
             "invoice.payment_action_required": self._invoice_action_required,
             "charge.refunded": self._charge_refunded,
             "charge.dispute.created": self._dispute_created,
+            "charge.dispute.closed": self._dispute_closed,
+            "charge.dispute.funds_reinstated": self._dispute_closed,
+            "refund.failed": self._refund_changed,
+            "refund.updated": self._refund_changed,
+            "charge.refund.updated": self._refund_changed,
             "customer.deleted": self._customer_deleted,
         }
 
@@ -84,7 +99,8 @@ class WebhookService:
             row.attempts += 1
         row.status = self.apply(event)
         row.processed_at = utcnow()
-        row.error = None
+        if row.status != REJECTED:
+            row.error = None
         self.session.flush()
         return row.status
 
@@ -98,12 +114,24 @@ class WebhookService:
         if handler is None:
             return IGNORED
         try:
-            handler(event, obj)
+            with self.session.begin_nested():  # a refused event leaves nothing half-applied
+                handler(event, obj)
         except NotOurs as exc:
             row = self.session.get(StripeEvent, event["id"])
             if row is not None:
                 row.stripe_customer_id = exc.customer_id
             return ORPHANED
+        except StripeRefused as exc:
+            if not exc.permanent:
+                raise
+            log.warning(
+                "webhook rejected: Stripe refused a re-fetch for good",
+                extra={"event_id": event["id"], "type": event_type, "error": str(exc)},
+            )
+            row = self.session.get(StripeEvent, event["id"])
+            if row is not None:
+                row.error = f"Stripe {exc.status} {exc.code or ''}: {exc}"[:1000]
+            return REJECTED
         return PROCESSED
 
     def record_failure(self, event: dict[str, Any], error: str) -> None:
@@ -148,33 +176,25 @@ class WebhookService:
 
     def _invoice_paid(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
         self._invoice_changed(event, invoice)
-        account_id = self.billing.owner_of_customer(_id(invoice.get("customer")))
-        if account_id:
-            amount = (invoice.get("amount_paid") or 0) / 100
-            currency = str(invoice.get("currency", "")).upper()
-            self.billing.notify(
-                account_id,
-                "payment_received",
-                "Thank you: payment received",
-                f"We received your payment of {amount:.2f} {currency}"
-                f" (invoice {invoice.get('number') or invoice.get('id')}). Enjoy your reading.",
-                dedupe_key=f"invoice.paid:{invoice.get('id')}",
+        account = self._owner(invoice)
+        if account is not None:
+            mail = emails.payment_received(
+                wording.money(invoice.get("amount_paid") or 0, str(invoice.get("currency", ""))),
+                str(invoice.get("number") or invoice.get("id")),
+                invoice.get("hosted_invoice_url"),
             )
+            self.billing._send(account, mail, f"invoice.paid:{invoice.get('id')}")
 
     def _invoice_payment_failed(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
         self._invoice_changed(event, invoice)
-        account_id = self.billing.owner_of_customer(_id(invoice.get("customer")))
-        if account_id:
-            self.billing.notify(
-                account_id,
-                "payment_failed",
-                "Your payment failed",
-                "We could not charge your card for your subscription. Update your payment "
-                f"method in the billing portal: {self.billing.settings.public_url}/\n"
-                "You keep access for a few days while Stripe retries.",
-                dedupe_key=f"invoice.payment_failed:{invoice.get('id')}:"
-                f"{invoice.get('attempt_count')}",
+        account = self._owner(invoice)
+        if account is not None:
+            settings = self.billing.settings
+            mail = emails.payment_failed(
+                settings.public_url + "/billing/payment-method", settings.grace.days
             )
+            key = f"invoice.payment_failed:{invoice.get('id')}:{invoice.get('attempt_count')}"
+            self.billing._send(account, mail, key)
 
     def _invoice_action_required(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
         self._invoice_changed(event, invoice)
@@ -189,22 +209,78 @@ class WebhookService:
                 dedupe_key=f"invoice.payment_action_required:{invoice.get('id')}",
             )
 
-    def _charge_refunded(self, _event: dict[str, Any], charge: dict[str, Any]) -> None:
+    def _trial_will_end(self, event: dict[str, Any], sub: dict[str, Any]) -> None:
+        self._subscription_changed(event, sub)
+        account = self._owner(sub)
+        row = self.session.get(Subscription, sub.get("id"))
+        if account is None or row is None:
+            return
+        plan = self.billing.plan_by_price(row.price_id)
+        mail = emails.trial_ending(
+            plan.name if plan else "premium",
+            from_unix(sub.get("trial_end")) or row.current_period_end,
+            wording.price_text(plan) if plan else "the plan's price",
+            self.billing.settings.public_url + "/",
+        )
+        self.billing._send(account, mail, f"trial_will_end:{event['id']}")
+
+    def _invoice_upcoming(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
+        """Stripe sends it days before each renewal; only a yearly renewal merits an email
+        (a monthly reader would get one every month)."""
+        account = self._owner(invoice)
+        sub_id = invoice_subscription(invoice)
+        if account is None or not sub_id:
+            return
+        row = self.billing.sync_subscription(sub_id)
+        plan = self.billing.plan_by_price(row.price_id) if row else None
+        if row is None or plan is None or plan.interval != "year" or row.cancel_at_period_end:
+            return
+        when = from_unix(invoice.get("next_payment_attempt")) or row.current_period_end
+        mail = emails.renewal_coming(
+            plan.name,
+            when,
+            wording.money(invoice.get("amount_due") or plan.amount, plan.currency),
+            self.billing.settings.public_url + "/",
+        )
+        self.billing._send(account, mail, f"invoice.upcoming:{sub_id}:{_iso_day(when)}")
+
+    def _owner(self, obj: dict[str, Any]) -> Account | None:
+        account_id = self.billing.owner_of_customer(_id(obj.get("customer")))
+        return self.session.get(Account, account_id) if account_id else None
+
+    def _our_charge(self, charge_id: Any) -> dict[str, Any]:
+        """The charge as Stripe has it now (never the payload's snapshot)."""
+        charge = self.billing.gateway.retrieve_charge(str(_id(charge_id)))
         if self.billing.owner_of_customer(_id(charge.get("customer"))) is None:
             raise NotOurs(_id(charge.get("customer")))
-        if charge.get("refunded") or (charge.get("amount_refunded") or 0) >= (
-            charge.get("amount") or 0
-        ):
+        return charge
+
+    def _charge_refunded(self, _event: dict[str, Any], charge: dict[str, Any]) -> None:
+        charge = self._our_charge(charge.get("id"))
+        if fully_refunded(charge):
             self.billing.revoke_for_charge(charge, "refunded")
 
     def _dispute_created(self, _event: dict[str, Any], dispute: dict[str, Any]) -> None:
-        charge = self.billing.gateway.retrieve_charge(str(_id(dispute.get("charge"))))
-        if self.billing.owner_of_customer(_id(charge.get("customer"))) is None:
-            raise NotOurs(_id(charge.get("customer")))
-        self.billing.revoke_for_charge(charge, "disputed")
+        self.billing.revoke_for_charge(self._our_charge(dispute.get("charge")), "disputed")
+
+    def _dispute_closed(self, _event: dict[str, Any], dispute: dict[str, Any]) -> None:
+        """charge.dispute.closed / funds_reinstated: a won dispute gives access back."""
+        dispute = self.billing.gateway.retrieve_dispute(str(dispute.get("id")))
+        charge = self._our_charge(dispute.get("charge"))
+        if dispute.get("status") == "won" and not fully_refunded(charge):
+            self.billing.restore_for_charge(charge, "disputed")
+
+    def _refund_changed(self, _event: dict[str, Any], refund: dict[str, Any]) -> None:
+        """refund.failed / refund.updated / charge.refund.updated: once the charge is no
+        longer fully refunded (the refund failed or was cancelled), access comes back."""
+        charge = self._our_charge(refund.get("charge"))
+        if not fully_refunded(charge):
+            self.billing.restore_for_charge(charge, "refunded")
 
     def _customer_deleted(self, _event: dict[str, Any], customer: dict[str, Any]) -> None:
-        self.billing.customer_deleted(str(customer.get("id")))
+        customer = self.billing.gateway.retrieve_customer(str(customer.get("id")))
+        if customer.get("deleted"):
+            self.billing.customer_deleted(str(customer["id"]))
 
     def _catalogue_changed(self, _event: dict[str, Any], _obj: dict[str, Any]) -> None:
         self.billing.sync_plans()
@@ -212,9 +288,6 @@ class WebhookService:
 
     def _enforce_caps(self) -> None:
         """A plan's max_devices may have gone down: evict overflow devices of its readers."""
-        from paywall.accounts.models import Account
-        from paywall.billing.models import Subscription
-
         account_ids = self.session.scalars(
             select(Subscription.account_id)
             .where(Subscription.status.in_(("active", "trialing", "past_due")))
@@ -238,6 +311,13 @@ def new_row(event: dict[str, Any]) -> StripeEvent:
     )
 
 
+def fully_refunded(charge: dict[str, Any]) -> bool:
+    return (
+        bool(charge.get("refunded"))
+        or (charge.get("amount_refunded") or 0) >= (charge.get("amount") or 0) > 0
+    )
+
+
 def invoice_subscription(invoice: dict[str, Any]) -> str | None:
     """The subscription an invoice bills (current API: under parent.subscription_details)."""
     parent = invoice.get("parent") or {}
@@ -250,21 +330,64 @@ def replay(
 ) -> list[tuple[str, str]]:
     """Re-apply stored events (CLI ``replay-events``); returns (event id, outcome)."""
     service = WebhookService(session, billing)
-    results = []
-    for row in session.scalars(
-        select(StripeEvent).where(StripeEvent.status.in_(statuses)).order_by(StripeEvent.created)
-    ).all():
-        event = json.loads(row.payload)
-        try:
-            with session.begin_nested():
-                row.status = service.apply(event)
-                row.attempts += 1
-                row.processed_at = utcnow()
-                row.error = None
-        except Exception as exc:  # noqa: BLE001 - report and continue with the next event
-            row.error = str(exc)[:1000]
-            results.append((row.id, f"failed: {exc}"))
-            continue
-        results.append((row.id, row.status))
+    results = [
+        _replay_one(session, service, row)
+        for row in session.scalars(
+            select(StripeEvent)
+            .where(StripeEvent.status.in_(statuses))
+            .order_by(StripeEvent.created)
+        ).all()
+    ]
     session.flush()
     return results
+
+
+def replay_orphans(
+    session: DbSession, billing: BillingService, ttl: timedelta
+) -> list[tuple[str, str]]:
+    """Reconcile's pass over orphaned events. Those kept longer than ``ttl`` expire; each
+    other one is tried at most once, and only once its customer has an owner here: one
+    lookup per customer per run, however many of its events wait."""
+    service = WebhookService(session, billing)
+    cutoff = utcnow() - ttl
+    owned: dict[str, bool] = {}
+    results = []
+    for row in session.scalars(
+        select(StripeEvent).where(StripeEvent.status == ORPHANED).order_by(StripeEvent.created)
+    ).all():
+        if row.received_at < cutoff:
+            row.status = EXPIRED
+            results.append((row.id, EXPIRED))
+            continue
+        customer = row.stripe_customer_id
+        if customer is not None and customer not in owned:
+            try:
+                owned[customer] = billing.owner_of_customer(customer) is not None
+            except Exception as exc:  # noqa: BLE001 - try this customer again next run
+                log.warning("orphan owner lookup failed", extra={"error": str(exc)})
+                owned[customer] = False
+        if customer is not None and not owned[customer]:
+            results.append((row.id, ORPHANED))
+            continue
+        results.append(_replay_one(session, service, row))
+    session.flush()
+    return results
+
+
+def _replay_one(session: DbSession, service: WebhookService, row: StripeEvent) -> tuple[str, str]:
+    event = json.loads(row.payload)
+    try:
+        with session.begin_nested():
+            row.status = service.apply(event)
+            row.attempts += 1
+            row.processed_at = utcnow()
+            if row.status != REJECTED:
+                row.error = None
+    except Exception as exc:  # noqa: BLE001 - report and continue with the next event
+        row.error = str(exc)[:1000]
+        return row.id, f"failed: {exc}"
+    return row.id, row.status
+
+
+def _iso_day(value: Any) -> str:
+    return value.date().isoformat() if value else "-"

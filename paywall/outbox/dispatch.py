@@ -8,6 +8,7 @@ import logging
 import click
 from flask import Flask, Response, g
 
+from paywall.brand import html_email
 from paywall.extensions import db
 from paywall.outbox.services import send_pending, transport_for
 
@@ -35,7 +36,9 @@ def deliver(app: Flask, limit: int = 50) -> int:
     """Send queued emails in a fresh app context; never raises."""
     with app.app_context():
         try:
-            return send_pending(db.session, transport_for(app), app.config["MAIL_FROM"], limit)
+            return send_pending(
+                db.session, transport_for(app), app.config["MAIL_FROM"], limit, html=html_email
+            )
         except Exception:  # noqa: BLE001 - the worker and `flask outbox send` retry later
             log.exception("outbox delivery failed")
             db.session.rollback()

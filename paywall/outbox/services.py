@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -17,6 +19,7 @@ from paywall.outbox.models import OutboxEmail
 from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
+_LONG_LINES = default_policy.clone(max_line_length=998)
 
 
 class Transport(Protocol):
@@ -55,7 +58,7 @@ class LogTransport:
             extra={
                 "to": message["To"],
                 "subject": message["Subject"],
-                "body": message.get_content(),
+                "body": (message.get_body(("plain",)) or message).get_content(),
             },
         )
 
@@ -72,10 +75,19 @@ class Outbox:
         self.session = session
 
     def enqueue(
-        self, *, kind: str, to: str, subject: str, body: str, dedupe_key: str | None = None
+        self,
+        *,
+        kind: str,
+        to: str,
+        subject: str,
+        body: str,
+        dedupe_key: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Queue one email. With ``dedupe_key``, a second email with the same key is dropped."""
-        email = OutboxEmail(kind=kind, to=to, subject=subject, body=body, dedupe_key=dedupe_key)
+        email = OutboxEmail(
+            kind=kind, to=to, subject=subject, body=body, dedupe_key=dedupe_key, headers=headers
+        )
         if dedupe_key is None:
             self.session.add(email)
         else:
@@ -92,8 +104,15 @@ class Outbox:
         g.outbox_pending = True
 
 
-def send_pending(session: DbSession, transport: Transport, sender: str, limit: int = 50) -> int:
-    """Send up to ``limit`` queued emails; returns how many went. Failures stay queued."""
+def send_pending(
+    session: DbSession,
+    transport: Transport,
+    sender: str,
+    limit: int = 50,
+    html: Callable[[str, str], str] | None = None,
+) -> int:
+    """Send up to ``limit`` queued emails; returns how many went. Failures stay queued.
+    ``html(subject, body)``, if given, renders the HTML alternative of the plain text."""
     sent = 0
     for _ in range(limit):
         email = session.scalars(
@@ -107,11 +126,20 @@ def send_pending(session: DbSession, transport: Transport, sender: str, limit: i
             session.rollback()
             break
         email.attempts += 1
-        message = EmailMessage()
+        # Long one-token headers (List-Unsubscribe URLs) must stay plain, not RFC 2047 words:
+        # allow RFC 5322's 998 characters per line for emails that carry extra headers.
+        message = EmailMessage(policy=_LONG_LINES) if email.headers else EmailMessage()
         message["From"] = sender
         message["To"] = email.to
         message["Subject"] = email.subject
+        for name, value in (email.headers or {}).items():
+            message[name] = value
         message.set_content(email.body)
+        if html is not None:
+            try:
+                message.add_alternative(html(email.subject, email.body), subtype="html")
+            except Exception:  # noqa: BLE001 - a broken template must not hold the mail back
+                log.exception("email html part failed; sending plain text only")
         try:
             transport.send(message)
         except (OSError, smtplib.SMTPException) as exc:

@@ -6,6 +6,7 @@ import pytest
 
 from paywall import create_app
 from paywall.config import DEMO_SECRET, ConfigError
+from tests.conftest import VAPID_KEY
 
 SAFE = {
     "DATABASE_URL": "sqlite://",
@@ -15,6 +16,7 @@ SAFE = {
     "STRIPE_WEBHOOK_SECRET": "whsec_fake",
     "SMTP_URL": "smtp://127.0.0.1:2525",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
+    "VAPID_PRIVATE_KEY": VAPID_KEY,
 }
 
 
@@ -33,6 +35,10 @@ def test_safe_production_config_starts() -> None:
         ({"STRIPE_WEBHOOK_SECRET": []}, "PAYWALL_STRIPE_WEBHOOK_SECRET"),
         ({"DEVICE_POLICY": "random"}, "PAYWALL_DEVICE_POLICY"),
         ({"MAX_DEVICES": 0}, "PAYWALL_MAX_DEVICES"),
+        ({"VAPID_PRIVATE_KEY": None}, "PAYWALL_VAPID_PRIVATE_KEY"),
+        ({"VAPID_PRIVATE_KEY": "not a key"}, "PAYWALL_VAPID_PRIVATE_KEY"),
+        ({"VAPID_SUBJECT": "newsroom@example.com"}, "PAYWALL_VAPID_SUBJECT"),
+        ({"PUBLISHER_API_KEYS": ["short"]}, "PAYWALL_PUBLISHER_API_KEYS"),
     ],
 )
 def test_unsafe_config_is_refused_naming_the_setting(change: dict, setting: str) -> None:
@@ -70,3 +76,13 @@ def test_production_refuses_to_count_limits_per_process() -> None:
 def test_trusted_proxy_count_must_be_a_count(count: object) -> None:
     with pytest.raises(ConfigError, match="PAYWALL_TRUSTED_PROXY_COUNT"):
         create_app({**SAFE, "TRUSTED_PROXY_COUNT": count})
+
+
+def test_demo_generates_a_vapid_key_once_readable_only_by_its_owner(tmp_path) -> None:
+    from paywall.notifications.push import demo_vapid_key, load_vapid_key
+
+    first = demo_vapid_key(str(tmp_path))
+    path = tmp_path / "vapid_private_key.pem"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert demo_vapid_key(str(tmp_path)) == first  # kept, not regenerated
+    load_vapid_key(first)  # a usable P-256 key
