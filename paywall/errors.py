@@ -105,8 +105,9 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             response = error_response(exc.code, exc.message, 429)
         else:
+            # Say how long, and offer the way out that is not rate-limited with it.
             response = Response(
-                render_template("error.html", message="Too many attempts. Try again later."),
+                render_template("locked.html", minutes=max(1, -(-exc.retry_after // 60))),
                 status=429,
             )
         response.headers["Retry-After"] = str(exc.retry_after)

@@ -144,6 +144,8 @@ def login() -> str | Response | tuple[str, int]:
             error=exc.message,
             errors={"password": [exc.message]},
         ), 401
+    except ratelimits.RateLimited:
+        raise  # the lock-out page, with Retry-After
     except DeviceLimitReached as exc:
         return render_template(
             "login.html",
