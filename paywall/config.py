@@ -64,10 +64,12 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_API_BASE": None,  # e.g. http://127.0.0.1:12111 for the local stand-in
     "STRIPE_TIMEOUT": 20,
     "STRIPE_MAX_NETWORK_RETRIES": 2,
+    "STRIPE_API_VERSION": None,  # None: the version the code is written for (gateway.API_VERSION)
     "PLANS_CACHE_TTL": 3600,
     "PAST_DUE_GRACE_DAYS": 7,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
+    "ORPHAN_EVENT_TTL_DAYS": 30,  # orphaned webhook events reconcile still tries to apply
     # The reader's side: the publisher's brand on every page and email, features in words.
     "BRAND_NAME": "The Daily Paywall",
     "BRAND_LOGO_URL": None,  # an image URL shown in the header instead of the name
