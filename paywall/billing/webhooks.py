@@ -324,7 +324,7 @@ def invoice_subscription(invoice: dict[str, Any]) -> str | None:
     """The subscription an invoice bills (current API: under parent.subscription_details)."""
     parent = invoice.get("parent") or {}
     details = parent.get("subscription_details") or {}
-    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
+    return _id(details.get("subscription"))  # no top-level invoice.subscription since basil
 
 
 def replay(
