@@ -34,6 +34,19 @@ class PaywallClient:
             return TokenAnswer(response.json()["token"])
         return TokenAnswer(None, _error_code(response))
 
+    def meter_read(self, session_value: str, article: str) -> dict[str, Any] | None:
+        """Count a metered read for the signed-in reader; None if the service did not answer."""
+        try:
+            response = self.http.post(
+                self.api_url + "/api/v1/meter/reads",
+                json={"article": article},
+                headers={"Authorization": f"Bearer {session_value}"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException:
+            return None
+        return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
+
     def devices(self, session_value: str) -> dict[str, Any] | None:
         response = self.http.get(
             self.api_url + "/api/v1/sessions",

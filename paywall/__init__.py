@@ -51,6 +51,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the JSON API checks Origin / Sec-Fetch-Site instead
     _register_billing(app)
+    _register_meter(app)
+    from paywall import notifications
+
+    notifications.init_app(app)
     register_error_handlers(app)
     return app
 
@@ -99,6 +103,14 @@ def _export_account(account: Any) -> dict[str, Any]:
         for s in sessions
     ]
     return {"devices": devices, **billing_service().export(account)}
+
+
+def _register_meter(app: Flask) -> None:
+    from paywall.extensions import api, csrf
+    from paywall.meter import views as meter_views
+
+    api.register_blueprint(meter_views.blp)
+    csrf.exempt(meter_views.blp)
 
 
 def _plans_or_nothing() -> list[Any]:

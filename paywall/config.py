@@ -85,8 +85,28 @@ DEFAULTS: dict[str, Any] = {
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # The meter: distinct metered articles a reader without premium_content reads per UTC month
+    "METER_LIMIT": 3,
     # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
     "PUBLISHER_API_KEYS": [],
+    # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
+    "VAPID_PRIVATE_KEY": None,  # PEM or base64url; demo generates instance/vapid_private_key.pem
+    "VAPID_SUBJECT": "mailto:newsroom@paywall.invalid",  # RFC 8292 "sub": mailto: or https:
+    # Origins the service may POST pushes to; "https://*.x" matches any subdomain of x.
+    "PUSH_ALLOWED_ORIGINS": [
+        "https://fcm.googleapis.com",
+        "https://updates.push.services.mozilla.com",
+        "https://web.push.apple.com",
+        "https://*.notify.windows.com",
+    ],
+    "NOTIFICATION_TOPICS": ["world", "politics", "business", "technology", "culture", "sport"],
+    "PUSH_TTL": 86400,  # seconds a push service keeps an undelivered message
+    "PUSH_TIMEOUT": 10,
+    "PUSH_MAX_ATTEMPTS": 5,  # per message: 429, 5xx and timeouts are retried, then failed
+    "PUSH_RETRY_BACKOFF": 30,  # seconds before the first retry; doubles, Retry-After wins
+    "NOTIFICATION_BATCH_SIZE": 500,
+    "NOTIFICATION_CLAIM_LEASE": 300,  # seconds before a dead worker's claimed messages go again
+    "NOTIFICATION_START_AFTER_RESPONSE": True,  # start a story's fan-out once it is recorded
     # Flask / cookies
     "SESSION_COOKIE_NAME": "paywall_form",  # Flask's own session: CSRF tokens, flashes
     "SESSION_COOKIE_HTTPONLY": True,
@@ -108,6 +128,8 @@ LIST_SETTINGS = (
     "ENTITLEMENT_KEYS",
     "TRUSTED_ORIGINS",
     "PUBLISHER_API_KEYS",
+    "PUSH_ALLOWED_ORIGINS",
+    "NOTIFICATION_TOPICS",
 )
 
 
@@ -155,6 +177,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
+    if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
+        raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
     if demo:
         return
     secret = cfg.get("SECRET_KEY")
@@ -175,6 +199,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_STRIPE_API_KEY is not set")
     if not cfg.get("SMTP_URL"):
         raise ConfigError("PAYWALL_SMTP_URL is not set")
+    if not cfg.get("VAPID_PRIVATE_KEY"):
+        raise ConfigError("PAYWALL_VAPID_PRIVATE_KEY is not set (see README: notifications)")
 
 
 def _contrast_with_white(color: str) -> float:
