@@ -30,6 +30,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from paywall import ratelimits
 
     ratelimits.init_app(app)
+    from paywall import hardening
+
+    hardening.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
     from paywall.publishers import auth as publisher_auth

@@ -155,7 +155,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     cfg = app.config
     for key in LIST_SETTINGS:
         cfg[key] = _as_list(cfg.get(key))
-    demo = bool(cfg["DEMO"] or cfg.get("DEBUG"))
+    demo = bool(cfg["DEMO"])  # debug never implies demo: it would drop every check below
     if demo:
         cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEMO_SECRET
         cfg["ENTITLEMENT_KEYS"] = cfg["ENTITLEMENT_KEYS"] or [DEMO_ENTITLEMENT_KEY]

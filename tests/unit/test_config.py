@@ -86,3 +86,9 @@ def test_demo_generates_a_vapid_key_once_readable_only_by_its_owner(tmp_path) ->
     assert path.stat().st_mode & 0o777 == 0o600
     assert demo_vapid_key(str(tmp_path)) == first  # kept, not regenerated
     load_vapid_key(first)  # a usable P-256 key
+
+
+@pytest.mark.parametrize("debug", [{"DEBUG": True}, {"DEBUG": 1}])
+def test_debug_never_implies_demo(debug: dict) -> None:
+    with pytest.raises(ConfigError, match="PAYWALL_SECRET_KEY"):
+        create_app({**SAFE, "SECRET_KEY": None, **debug})
