@@ -187,7 +187,7 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
-    proxies = cfg.get("TRUSTED_PROXY_COUNT")
+    proxies = cfg.get("TRUSTED_PROXY_COUNT", 0)
     if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
     if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
