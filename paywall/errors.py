@@ -98,6 +98,21 @@ def register_error_handlers(app: Flask) -> None:
             return Response(render_template("error.html", message=exc.message), status=exc.status)
         return error_response(exc.code, exc.message, exc.status, dict(exc.extra))
 
+    from paywall.ratelimits import RateLimited
+
+    @app.errorhandler(RateLimited)
+    def handle_throttled(exc: RateLimited) -> Response:
+        if wants_json():
+            response = error_response(exc.code, exc.message, 429)
+        else:
+            # Say how long, and offer the way out that is not rate-limited with it.
+            response = Response(
+                render_template("locked.html", minutes=max(1, -(-exc.retry_after // 60))),
+                status=429,
+            )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limited(exc: RateLimitExceeded) -> Response:
         response = error_response(

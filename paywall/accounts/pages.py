@@ -86,7 +86,7 @@ def home() -> str:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@ratelimits.signup_per_address
+@ratelimits.per_address("SIGNUP_LIMIT_PER_ADDRESS", "signup-address")
 def signup() -> str | Response:
     errors: dict[str, Any] = {}
     if request.method == "POST":
@@ -120,8 +120,7 @@ def signup() -> str | Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@ratelimits.login_per_address
-@ratelimits.login_per_account
+@ratelimits.per_address("LOGIN_LIMIT_PER_ADDRESS", "login-address")
 def login() -> str | Response | tuple[str, int]:
     target = request.values.get("next")
     if request.method == "GET":
@@ -145,6 +144,8 @@ def login() -> str | Response | tuple[str, int]:
             error=exc.message,
             errors={"password": [exc.message]},
         ), 401
+    except ratelimits.RateLimited:
+        raise  # the lock-out page, with Retry-After
     except DeviceLimitReached as exc:
         return render_template(
             "login.html",
@@ -175,8 +176,8 @@ def logout() -> Response:
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
-@ratelimits.reset_per_address
-@ratelimits.reset_per_account
+@ratelimits.per_address("RESET_LIMIT_PER_ADDRESS", "reset-address")
+@ratelimits.per_account("RESET_LIMIT_PER_ACCOUNT", "reset-account")
 def forgot_password() -> str:
     if request.method == "POST":
         account_service().request_reset(request.form.get("email", ""))

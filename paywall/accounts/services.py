@@ -19,7 +19,12 @@ from paywall.accounts.links import (
     token_digest,
 )
 from paywall.accounts.models import Account, UsedToken
-from paywall.accounts.passwords import PasswordHashing, check_policy, normalise_email
+from paywall.accounts.passwords import (
+    PasswordHashing,
+    check_policy,
+    email_hash,
+    normalise_email,
+)
 from paywall.clock import utcnow
 from paywall.devices.models import ACCOUNT_DELETED
 from paywall.errors import PaywallError
@@ -48,11 +53,13 @@ class AccountService:
         public_url: str,
         end_all_sessions: Callable[..., int],
         end_other_sessions: Callable[[str, str | None], int],
+        secret_key: str = "",
         email_links: LinkSigner | None = None,
         erase_elsewhere: Callable[[Account], None] = lambda _account: None,
         export_elsewhere: Callable[[Account], dict[str, Any]] = lambda _account: {},
     ) -> None:
         self.session = session
+        self.secret_key = secret_key
         self.hashing = hashing
         self.outbox = outbox
         self.verify_links = verify_links
@@ -106,7 +113,7 @@ class AccountService:
                 extra={
                     "event": "login_failed",
                     "account_id": account.id if account else None,
-                    "email_hash": token_digest(email.lower())[:16],
+                    "email_hash": email_hash(email, self.secret_key),
                 },
             )
             raise InvalidCredentials()
@@ -336,6 +343,7 @@ def account_service() -> AccountService:
             verify_links=LinkSigner(cfg["SECRET_KEY"], VERIFY_EMAIL, cfg["VERIFY_TOKEN_MAX_AGE"]),
             reset_links=LinkSigner(cfg["SECRET_KEY"], RESET_PASSWORD, cfg["RESET_TOKEN_MAX_AGE"]),
             public_url=cfg["PUBLIC_URL"],
+            secret_key=cfg["SECRET_KEY"],
             end_all_sessions=lambda account_id, reason=PASSWORD_CHANGED: device_service().end_all(
                 account_id, reason
             ),
