@@ -78,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
     "PAST_DUE_GRACE_DAYS": 7,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
+    # PostgreSQL: seconds a statement may run / wait for a lock before it fails (503).
+    "DATABASE_STATEMENT_TIMEOUT": 5,
+    "DATABASE_LOCK_TIMEOUT": 3,
     "ORPHAN_EVENT_TTL_DAYS": 30,  # orphaned webhook events reconcile still tries to apply
     # The reader's side: the publisher's brand on every page and email, features in words.
     "BRAND_NAME": "The Daily Paywall",

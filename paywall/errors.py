@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,22 @@ def register_error_handlers(app: Flask) -> None:
         elif status == 400 and isinstance(data, dict) and "messages" in data:
             message = "The request body is not valid JSON."
         return error_response(HTTP_CODES.get(status, "error"), str(message), status, extra)
+
+    @app.errorhandler(OperationalError)
+    def handle_database_error(exc: OperationalError) -> Response:
+        from paywall.database import is_timeout
+
+        if not is_timeout(exc):
+            return handle_unexpected(exc)
+        log.warning("database statement or lock timeout", extra={"error": str(exc.orig)})
+        message = "The service is busy. Try again in a moment."
+        response = (
+            error_response("database_busy", message, 503)
+            if wants_json()
+            else Response(render_template("error.html", message=message), status=503)
+        )
+        response.headers["Retry-After"] = "2"
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:
