@@ -27,6 +27,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         database.configure_engine(db.engine)
     migrate.init_app(app, db, directory=_migrations_dir())
     limiter.init_app(app)
+    from paywall import ratelimits
+
+    ratelimits.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
     from paywall.publishers import auth as publisher_auth
@@ -51,11 +54,25 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the JSON API checks Origin / Sec-Fetch-Site instead
     _register_billing(app)
+    _register_meter(app)
     from paywall import notifications
 
     notifications.init_app(app)
     register_error_handlers(app)
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind N proxies, read the client's address, scheme and host N hops from the right of
+    X-Forwarded-*; with 0 (the default) those headers are ignored, so nobody can spoof them."""
+    hops = int(app.config["TRUSTED_PROXY_COUNT"])
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
 
 def _register_billing(app: Flask) -> None:
@@ -102,6 +119,14 @@ def _export_account(account: Any) -> dict[str, Any]:
         for s in sessions
     ]
     return {"devices": devices, **billing_service().export(account)}
+
+
+def _register_meter(app: Flask) -> None:
+    from paywall.extensions import api, csrf
+    from paywall.meter import views as meter_views
+
+    api.register_blueprint(meter_views.blp)
+    csrf.exempt(meter_views.blp)
 
 
 def _plans_or_nothing() -> list[Any]:
