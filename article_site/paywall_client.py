@@ -64,6 +64,45 @@ class PaywallClient:
         )
         return response.status_code
 
+    # -- story notifications -------------------------------------------------------------------
+    def vapid_key(self) -> str | None:
+        response = self.http.get(
+            self.api_url + "/api/v1/notifications/vapid-key", timeout=self.timeout
+        )
+        return str(response.json()["public_key"]) if response.status_code == 200 else None
+
+    def plans(self) -> list[dict[str, Any]]:
+        try:
+            response = self.http.get(self.api_url + "/api/v1/plans", timeout=self.timeout)
+        except requests.RequestException:
+            return []
+        return list(response.json().get("plans", [])) if response.status_code == 200 else []
+
+    def push_subscriptions(self, session_value: str) -> list[dict[str, Any]]:
+        response = self.http.get(
+            self.api_url + "/api/v1/notifications/push-subscriptions",
+            headers={"Authorization": f"Bearer {session_value}"},
+            timeout=self.timeout,
+        )
+        return list(response.json()["subscriptions"]) if response.status_code == 200 else []
+
+    def push_subscribe(self, session_value: str, body: dict[str, Any]) -> tuple[int, Any]:
+        response = self.http.post(
+            self.api_url + "/api/v1/notifications/push-subscriptions",
+            json=body,
+            headers={"Authorization": f"Bearer {session_value}"},
+            timeout=self.timeout,
+        )
+        return response.status_code, response.json()
+
+    def push_unsubscribe(self, session_value: str, subscription_id: str) -> int:
+        response = self.http.delete(
+            self.api_url + f"/api/v1/notifications/push-subscriptions/{subscription_id}",
+            headers={"Authorization": f"Bearer {session_value}"},
+            timeout=self.timeout,
+        )
+        return response.status_code
+
 
 def _error_code(response: requests.Response) -> str:
     try:
