@@ -227,4 +227,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         response.delete_cookie(app.config["DEVICE_COOKIE_NAME"])
         return response  # type: ignore[return-value]
 
+    from article_site import notifications
+
+    notifications.init_app(app, client, reader)
     return app

@@ -12,6 +12,7 @@ import requests
 class TokenAnswer:
     token: str | None
     error_code: str | None = None  # session_evicted, session_revoked, session_expired, ...
+    reason: str | None = None  # why a session ended: password_changed, revoked, evicted, ...
 
 
 class PaywallClient:
@@ -32,7 +33,7 @@ class PaywallClient:
             return TokenAnswer(None, "paywall_unreachable")
         if response.status_code == 200:
             return TokenAnswer(response.json()["token"])
-        return TokenAnswer(None, _error_code(response))
+        return TokenAnswer(None, _error_code(response), _reason(response))
 
     def meter_read(self, session_value: str, article: str) -> dict[str, Any] | None:
         """Count a metered read for the signed-in reader; None if the service did not answer."""
@@ -63,9 +64,56 @@ class PaywallClient:
         )
         return response.status_code
 
+    # -- story notifications -------------------------------------------------------------------
+    def vapid_key(self) -> str | None:
+        response = self.http.get(
+            self.api_url + "/api/v1/notifications/vapid-key", timeout=self.timeout
+        )
+        return str(response.json()["public_key"]) if response.status_code == 200 else None
+
+    def plans(self) -> list[dict[str, Any]]:
+        try:
+            response = self.http.get(self.api_url + "/api/v1/plans", timeout=self.timeout)
+        except requests.RequestException:
+            return []
+        return list(response.json().get("plans", [])) if response.status_code == 200 else []
+
+    def push_subscriptions(self, session_value: str) -> list[dict[str, Any]]:
+        response = self.http.get(
+            self.api_url + "/api/v1/notifications/push-subscriptions",
+            headers={"Authorization": f"Bearer {session_value}"},
+            timeout=self.timeout,
+        )
+        return list(response.json()["subscriptions"]) if response.status_code == 200 else []
+
+    def push_subscribe(self, session_value: str, body: dict[str, Any]) -> tuple[int, Any]:
+        response = self.http.post(
+            self.api_url + "/api/v1/notifications/push-subscriptions",
+            json=body,
+            headers={"Authorization": f"Bearer {session_value}"},
+            timeout=self.timeout,
+        )
+        return response.status_code, response.json()
+
+    def push_unsubscribe(self, session_value: str, subscription_id: str) -> int:
+        response = self.http.delete(
+            self.api_url + f"/api/v1/notifications/push-subscriptions/{subscription_id}",
+            headers={"Authorization": f"Bearer {session_value}"},
+            timeout=self.timeout,
+        )
+        return response.status_code
+
 
 def _error_code(response: requests.Response) -> str:
     try:
         return str(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return f"http_{response.status_code}"
+
+
+def _reason(response: requests.Response) -> str | None:
+    try:
+        reason = response.json().get("reason")
+    except (ValueError, AttributeError):
+        return None
+    return str(reason) if reason else None

@@ -27,6 +27,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         database.configure_engine(db.engine)
     migrate.init_app(app, db, directory=_migrations_dir())
     limiter.init_app(app)
+    from paywall import ratelimits
+
+    ratelimits.init_app(app)
+    from paywall import hardening
+
+    hardening.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
     from paywall.publishers import auth as publisher_auth
@@ -56,7 +62,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     notifications.init_app(app)
     register_error_handlers(app)
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind N proxies, read the client's address, scheme and host N hops from the right of
+    X-Forwarded-*; with 0 (the default) those headers are ignored, so nobody can spoof them."""
+    hops = int(app.config["TRUSTED_PROXY_COUNT"])
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
 
 def _register_billing(app: Flask) -> None:

@@ -56,6 +56,22 @@ def init_app(app: Flask) -> None:
         run_story(current_app._get_current_object(), story_id, wait=wait)  # type: ignore[attr-defined]
         click.echo(json.dumps(story_service().describe(story_service().get(story_id))["counts"]))
 
+    @notifications_cli.command("sweep")
+    @click.option("--older-than", type=float, default=60.0, help="Seconds since publishing.")
+    def sweep(older_than: float) -> None:
+        """Finish every story whose fan-out no process finished (for a cron job): the story
+        row is the durable record, and delivering again sends nothing twice."""
+        from datetime import timedelta
+
+        from paywall.notifications.tasks import run_story
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        stories = story_service().unfinished(timedelta(seconds=older_than))
+        db.session.commit()
+        for story_id in stories:
+            run_story(app, story_id)
+        click.echo(f"swept {len(stories)} story(ies)")
+
     @notifications_cli.command("status")
     @click.argument("story_id")
     def status(story_id: str) -> None:

@@ -524,3 +524,18 @@ def test_email_alerts_need_the_feature(billing_app: Flask, billing_auth: AuthAct
     response = free.put("/api/v1/notifications/preferences", json={"email_alerts": True})
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "feature_required"
+
+
+def test_sweep_finishes_a_story_whose_fan_out_never_started(
+    billing_app: Flask, reader: FlaskClient, push: PushStandIn
+) -> None:
+    subscription, _ = opt_in(reader, push)
+    billing_app.config["NOTIFICATION_START_AFTER_RESPONSE"] = False  # the process "died"
+    assert publish(billing_app).status_code == 202
+    assert push.posts(subscription["endpoint"]) == 0
+    runner = billing_app.test_cli_runner()
+    result = runner.invoke(args=["notifications", "sweep", "--older-than", "0"])
+    assert result.exit_code == 0 and "swept 1" in result.output, result.output
+    assert len(push.messages(subscription["endpoint"])) == 1
+    again = runner.invoke(args=["notifications", "sweep", "--older-than", "0"])
+    assert "swept 0" in again.output and push.posts(subscription["endpoint"]) == 1
