@@ -120,7 +120,9 @@ def test_sustained_mixed_load(live_stack: Any) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=DURATION + 60)
-    assert live_stack.standin.wait_for_webhooks(30)
+    # A bound on liveness, not a timing target: on a loaded 2-core machine the re-fetching
+    # webhook backlog can take longer than 30 s to drain.
+    assert live_stack.standin.wait_for_webhooks(180)
 
     assert errors == [], (errors[:10], seen)
     assert seen[("login", 201)] > 20 and seen[("refresh", 200)] > 40, seen
