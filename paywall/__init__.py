@@ -29,18 +29,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     api.init_app(app)
 
+    from paywall import queue
     from paywall.accounts import pages
     from paywall.accounts import views as account_views
     from paywall.devices import auth
     from paywall.devices import views as session_views
     from paywall.health import bp as health_bp
-    from paywall.outbox import dispatch
+    from paywall.outbox import cli as outbox_cli
 
     auth.init_app(app)
     from paywall.devices import cli as device_cli
 
     device_cli.init_app(app)
-    dispatch.init_app(app)
+    queue.init_app(app)
+    outbox_cli.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(pages.bp)
     for blueprint in (account_views.blp, session_views.blp):
