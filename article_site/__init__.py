@@ -36,6 +36,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ],
         DEVICE_COOKIE_NAME=os.environ.get("PAYWALL_DEVICE_COOKIE_NAME", "paywall_session"),
         COOKIE_SECURE=os.environ.get("ARTICLE_SITE_COOKIE_SECURE", "") == "1",
+        # One brand: the same settings the service reads.
+        BRAND_NAME=os.environ.get("PAYWALL_BRAND_NAME", "The Daily Paywall"),
+        BRAND_LOGO_URL=os.environ.get("PAYWALL_BRAND_LOGO_URL") or None,
+        BRAND_COLOR=os.environ.get("PAYWALL_BRAND_COLOR", "#b3001b"),
     )
     if config:
         app.config.update(config)
@@ -61,7 +65,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def links() -> dict[str, Any]:
-        return {"paywall_link": paywall_link, "reader": reader()}
+        brand = {
+            "name": app.config["BRAND_NAME"],
+            "logo_url": app.config["BRAND_LOGO_URL"],
+            "color": app.config["BRAND_COLOR"],
+        }
+        return {"paywall_link": paywall_link, "reader": reader(), "brand": brand}
 
     @app.after_request
     def keep_token(response: Response) -> Response:
@@ -170,7 +179,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 headers={"Authorization": f"Bearer {current.session}"},
                 timeout=3,
             )
-        response = redirect(url_for("front_page"))
+        # Back to the page the reader was on (a local path only: no open redirect).
+        back = request.form.get("next", "")
+        local = back.startswith("/") and not back.startswith("//") and "\\" not in back
+        response = redirect(back if local else url_for("front_page"))
         response.delete_cookie(TOKEN_COOKIE)
         response.delete_cookie(app.config["DEVICE_COOKIE_NAME"])
         return response  # type: ignore[return-value]

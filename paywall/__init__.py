@@ -16,11 +16,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     load_config(app, test_config)
 
-    from paywall import database, logs
+    from paywall import brand, database, logs
     from paywall.errors import register_error_handlers
     from paywall.extensions import api, csrf, db, limiter, migrate
 
     logs.configure_logging(app)
+    brand.init_app(app)
     db.init_app(app)
     with app.app_context():
         database.configure_engine(db.engine)
@@ -28,6 +29,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
+    from paywall.publishers import auth as publisher_auth
+
+    publisher_auth.init_app(app)
 
     from paywall import queue
     from paywall.accounts import pages
@@ -71,6 +75,32 @@ def _register_billing(app: Flask) -> None:
     app.extensions["paywall.describe_account"] = lambda a: billing_service().describe_account(a)
     app.extensions["paywall.device_cap"] = lambda a: billing_service().cap_for(a)
     app.extensions["paywall.list_plans"] = _plans_or_nothing
+    app.extensions["paywall.list_invoices"] = lambda a: billing_service().invoices(a)
+    app.extensions["paywall.erase_account"] = lambda a: billing_service().erase(a)
+    app.extensions["paywall.export_account"] = _export_account
+
+
+def _export_account(account: Any) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from paywall.billing.services import billing_service
+    from paywall.devices.models import DeviceSession
+    from paywall.devices.services import describe
+    from paywall.extensions import db
+
+    sessions = db.session.scalars(
+        select(DeviceSession).where(DeviceSession.account_id == account.id)
+    ).all()
+    devices = [
+        {
+            **describe(s),
+            "ended_at": s.ended_at.isoformat() if s.ended_at else None,
+            "end_reason": s.end_reason,
+            "user_agent": s.user_agent,
+        }
+        for s in sessions
+    ]
+    return {"devices": devices, **billing_service().export(account)}
 
 
 def _plans_or_nothing() -> list[Any]:

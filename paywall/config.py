@@ -8,6 +8,7 @@ Values are parsed as JSON where they can be (``PAYWALL_MAX_DEVICES=3``), as Flas
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,9 +70,20 @@ DEFAULTS: dict[str, Any] = {
     "PAST_DUE_GRACE_DAYS": 7,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
+    # The reader's side: the publisher's brand on every page and email, features in words.
+    "BRAND_NAME": "The Daily Paywall",
+    "BRAND_LOGO_URL": None,  # an image URL shown in the header instead of the name
+    "BRAND_COLOR": "#b3001b",  # buttons and accents; white text on it must reach 4.5:1
+    "TEMPLATE_FOLDER": None,  # a folder of templates that override the service's own
+    "FEATURE_LABELS": {
+        "premium_content": "Every article in full",
+        "notifications": "Breaking-news notifications",
+    },
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
+    "PUBLISHER_API_KEYS": [],
     # Flask / cookies
     "SESSION_COOKIE_NAME": "paywall_form",  # Flask's own session: CSRF tokens, flashes
     "SESSION_COOKIE_HTTPONLY": True,
@@ -96,7 +108,12 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_JSON_PATH": "openapi.json",
 }
 
-LIST_SETTINGS = ("STRIPE_WEBHOOK_SECRET", "ENTITLEMENT_KEYS", "TRUSTED_ORIGINS")
+LIST_SETTINGS = (
+    "STRIPE_WEBHOOK_SECRET",
+    "ENTITLEMENT_KEYS",
+    "TRUSTED_ORIGINS",
+    "PUBLISHER_API_KEYS",
+)
 
 
 class ConfigError(RuntimeError):
@@ -132,6 +149,13 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
     """Refuse settings that would be unsafe outside demo mode, naming the setting."""
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("PAYWALL_DATABASE_URL is not set")
+    color = str(cfg.get("BRAND_COLOR") or "#b3001b")
+    if not re.match(r"^#[0-9a-fA-F]{6}$", color):
+        raise ConfigError("PAYWALL_BRAND_COLOR must be a colour like #b3001b")
+    if _contrast_with_white(color) < 4.5:
+        raise ConfigError(
+            "PAYWALL_BRAND_COLOR is too light: white text on it must reach a contrast of 4.5:1"
+        )
     if cfg["DEVICE_POLICY"] not in ("refuse", "evict_lru"):
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
@@ -148,12 +172,20 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError(
             "PAYWALL_ENTITLEMENT_KEYS must list one or more keys of at least 32 characters"
         )
+    if any(len(k) < 32 for k in cfg["PUBLISHER_API_KEYS"]):
+        raise ConfigError("PAYWALL_PUBLISHER_API_KEYS: every key must be at least 32 characters")
     if cfg.get("STRIPE_API_KEY") and not cfg["STRIPE_WEBHOOK_SECRET"]:
         raise ConfigError("PAYWALL_STRIPE_WEBHOOK_SECRET is required when Stripe is configured")
     if not cfg.get("STRIPE_API_KEY"):
         raise ConfigError("PAYWALL_STRIPE_API_KEY is not set")
     if not cfg.get("SMTP_URL"):
         raise ConfigError("PAYWALL_SMTP_URL is not set")
+
+
+def _contrast_with_white(color: str) -> float:
+    from paywall.brand import contrast
+
+    return contrast(color, "#ffffff")
 
 
 def _as_list(value: Any) -> list[str]:

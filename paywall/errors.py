@@ -103,12 +103,13 @@ def register_error_handlers(app: Flask) -> None:
         response = error_response(
             "rate_limited", "Too many attempts. Wait a little and try again.", 429
         )
+        wait = _retry_after(exc)
         if not wants_json():
+            # Say how long, and offer the way out that is not rate-limited with it.
             response = Response(
-                render_template("error.html", message="Too many attempts. Try again later."),
-                status=429,
+                render_template("locked.html", minutes=max(1, -(-wait // 60))), status=429
             )
-        response.headers["Retry-After"] = str(_retry_after(exc))
+        response.headers["Retry-After"] = str(wait)
         return response
 
     @app.errorhandler(HTTPException)

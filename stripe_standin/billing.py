@@ -166,7 +166,13 @@ def start_subscription(
             latest_invoice=invoice_id,
             description=description,
         )
-        sub["default_payment_method"] = new_id("pm_")
+        card = store.add(
+            "payment_method",
+            objects.payment_method(
+                id=new_id("pm_"), created=now, customer=customer["id"], last4=last4
+            ),
+        )
+        sub["default_payment_method"] = card["id"]
         store.add("subscription", sub)
         if customer["currency"] is None:
             customer["currency"] = currency
@@ -458,6 +464,7 @@ def bill(
             number=f"{customer['invoice_prefix']}-{sequence:04d}",
             effective_at=now,
             hosted_invoice_url=f"{store.public_url}/invoices/{invoice_id}",
+            invoice_pdf=f"{store.public_url}/invoices/{invoice_id}/pdf",
         )
         invoice["status_transitions"]["finalized_at"] = now
         emit(store, "invoice.finalized", invoice)
@@ -692,3 +699,64 @@ def _apply_due(store: Store, sub: dict[str, Any], now: int, renew_due: bool) -> 
             renew(store, sub["id"])
             continue
         return
+
+
+def update_payment_method(store: Store, sub: dict[str, Any], card_number: str) -> dict[str, Any]:
+    """The portal's "update payment method": a new card becomes the subscription's default."""
+    with store.lock:
+        card_outcome(card_number)
+        digits = "".join(card_number.split())
+        card = store.add(
+            "payment_method",
+            objects.payment_method(
+                id=new_id("pm_"), created=store.now(), customer=sub["customer"], last4=digits[-4:]
+            ),
+        )
+        with updating(store, sub):
+            sub["default_payment_method"] = card["id"]
+        return card
+
+
+def announce_renewal(store: Store, sub_id: str) -> dict[str, Any]:
+    """``invoice.upcoming``: Stripe's notice some days before a renewal, with a preview of the
+    invoice it will create (a preview has no id, https://docs.stripe.com/api/invoices/upcoming)."""
+    with store.lock:
+        sub = _live_subscription(store, sub_id)
+        customer = store.require("customer", sub["customer"], "customer")
+        item = sub["items"]["data"][0]
+        price_obj = store.require("price", item["price"])
+        start = period_end(sub)
+        end = start + objects.period_seconds(price_obj["recurring"])
+        product = store.get("product", price_obj["product"]) or {"name": price_obj["id"]}
+        line = objects.invoice_line(
+            invoice="upcoming",
+            subscription=sub["id"],
+            subscription_item=item["id"],
+            price_obj=price_obj,
+            quantity=item["quantity"],
+            description=f"{item['quantity']} × {product['name']}",
+            period_start=start,
+            period_end=end,
+        )
+        preview = objects.invoice(
+            id="upcoming",
+            created=store.now(),
+            customer=customer,
+            subscription=sub,
+            lines=[line],
+            billing_reason="upcoming",
+            period_start=start,
+            period_end=end,
+        )
+        preview.pop("id")
+        preview["next_payment_attempt"] = start
+        emit(store, "invoice.upcoming", preview)
+        return sub
+
+
+def announce_trial_end(store: Store, sub_id: str) -> dict[str, Any]:
+    """``customer.subscription.trial_will_end``, three days before a trial ends."""
+    with store.lock:
+        sub = _live_subscription(store, sub_id)
+        emit(store, "customer.subscription.trial_will_end", sub)
+        return sub

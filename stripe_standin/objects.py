@@ -9,6 +9,7 @@ has (mostly ``null``).
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import secrets
 from pathlib import Path
@@ -349,6 +350,58 @@ def checkout_line_item(
         metadata={},
         adjustable_quantity=None,
     )
+
+
+def payment_method(
+    *, id: str, created: int, customer: str | None, last4: str, brand: str = "visa"
+) -> dict[str, Any]:
+    """A card PaymentMethod (https://docs.stripe.com/api/payment_methods/object); the stand-in
+    gives every test card an expiry four years ahead."""
+    year = dt.datetime.fromtimestamp(created, dt.UTC).year + 4
+    return {
+        "id": id,
+        "object": "payment_method",
+        "allow_redisplay": "always",
+        "billing_details": {
+            "address": {
+                "city": None,
+                "country": None,
+                "line1": None,
+                "line2": None,
+                "postal_code": None,
+                "state": None,
+            },
+            "email": None,
+            "name": None,
+            "phone": None,
+            "tax_id": None,
+        },
+        "card": {
+            "brand": brand,
+            "checks": {
+                "address_line1_check": None,
+                "address_postal_code_check": None,
+                "cvc_check": "pass",
+            },
+            "country": "US",
+            "display_brand": brand,
+            "exp_month": 12,
+            "exp_year": year,
+            "fingerprint": "standin" + last4,
+            "funding": "credit",
+            "generated_from": None,
+            "last4": last4,
+            "networks": {"available": [brand], "preferred": None},
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": created,
+        "customer": customer,
+        "livemode": False,
+        "metadata": {},
+        "type": "card",
+    }
 
 
 def portal_session(

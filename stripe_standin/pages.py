@@ -61,6 +61,28 @@ CHECKOUT = """
 """
 
 PORTAL = """
+{% if flow and flow.type == 'subscription_update_confirm' and confirm %}
+<div class="box" id="confirm-update"><h2>Confirm your new plan</h2>
+<p id="confirm-plan">{{ confirm.label }}</p>
+<form method="post">
+  <input type="hidden" name="subscription" value="{{ sub.id }}">
+  <input type="hidden" name="action" value="switch">
+  <input type="hidden" name="price" value="{{ confirm.id }}">
+  <button type="submit" id="confirm-switch">Confirm</button>
+</form></div>
+{% endif %}
+{% if flow and flow.type == 'payment_method_update' and sub %}
+<div class="box" id="payment-method-update"><h2>Update payment method</h2>
+{% if card %}<p id="current-card">{{ card.card.brand|title }} ending in {{ card.card.last4 }}</p>
+{% endif %}
+<form method="post">
+  <input type="hidden" name="subscription" value="{{ sub.id }}">
+  <input type="hidden" name="action" value="update_card">
+  <label for="card-number">Card number</label>
+  <input type="text" id="card-number" name="card_number" inputmode="numeric" required>
+  <button type="submit" id="save-card">Save card</button>
+</form></div>
+{% endif %}
 {% if sub %}
 <div class="box" id="subscription" data-subscription-id="{{ sub.id }}">
 <dl>
@@ -226,7 +248,22 @@ def create_pages_blueprint(store: Store) -> Blueprint:
             return _page("Not found", "", 404, "No such billing portal session.")
         with store.lock:
             sub = current_subscription(session["customer"])
-            context: dict[str, Any] = {"sub": sub, "return_url": session["return_url"]}
+            flow = session.get("flow") or None
+            context: dict[str, Any] = {
+                "sub": sub,
+                "return_url": session["return_url"],
+                "flow": flow,
+                "card": store.get(
+                    "payment_method", (sub or {}).get("default_payment_method") or ""
+                ),
+            }
+            confirm = (flow or {}).get("subscription_update_confirm") or {}
+            if confirm.get("items"):
+                target = store.require("price", confirm["items"][0]["price"])
+                context["confirm"] = {
+                    "id": target["id"],
+                    "label": "{} — {} {}".format(*_price_label(store, target)),
+                }
             if sub is not None:
                 current = store.require("price", sub["items"]["data"][0]["price"])
                 name, amount, interval = _price_label(store, current)
@@ -249,6 +286,7 @@ def create_pages_blueprint(store: Store) -> Blueprint:
             "resume_renewal": "Your plan will renew.",
             "cancel_now": "Your plan was canceled.",
             "switch": "Your plan was changed.",
+            "update_card": "Your payment method was updated.",
         }.get(request.args.get("done", ""))
         return _page("Manage your subscription", PORTAL, notice=notice, **context)
 
@@ -271,10 +309,15 @@ def create_pages_blueprint(store: Store) -> Blueprint:
                 elif action == "switch":
                     price = store.require("price", request.form.get("price", ""), "price")
                     billing.change_plan(store, sub, price)
+                elif action == "update_card":
+                    billing.update_payment_method(store, sub, request.form.get("card_number", ""))
                 else:
                     raise StripeError(f"Unknown action {action!r}.")
         except StripeError as error:
             return _page("Manage your subscription", "", error.status, error.message)
+        after = (session.get("flow") or {}).get("after_completion") or {}
+        if after.get("type") == "redirect" and (after.get("redirect") or {}).get("return_url"):
+            return redirect(after["redirect"]["return_url"], code=303)
         return redirect(f"/portal/{session_id}?done={action}", code=303)
 
     # -- hosted invoice page -----------------------------------------------------------------
@@ -294,6 +337,15 @@ def create_pages_blueprint(store: Store) -> Blueprint:
             return _page("Not found", "", 404, "No such invoice.")
         return invoice_page(invoice)
 
+    @bp.get("/invoices/<invoice_id>/pdf")
+    def invoice_pdf(invoice_id: str) -> Response:
+        invoice = store.get("invoice", invoice_id)
+        if invoice is None or not invoice.get("invoice_pdf"):
+            return _page("Not found", "", 404, "No such invoice.")
+        amount = objects.format_amount(invoice["amount_due"], invoice["currency"])
+        text = f"Invoice {invoice['number']}  {amount}  {invoice['status']}"
+        return Response(_one_line_pdf(text), mimetype="application/pdf")
+
     @bp.post("/invoices/<invoice_id>")
     def hosted_invoice_pay(invoice_id: str) -> Response:
         invoice = store.get("invoice", invoice_id)
@@ -312,3 +364,28 @@ def create_pages_blueprint(store: Store) -> Blueprint:
         return invoice_page(invoice, notice="Payment succeeded.")
 
     return bp
+
+
+def _one_line_pdf(text: str) -> bytes:
+    """A valid one-page PDF showing ``text`` (enough for a link to open a document)."""
+    safe = text.encode("latin-1", "replace").replace(b"\\", b"").replace(b"(", b"[")
+    safe = safe.replace(b")", b"]")
+    stream = b"BT /F1 14 Tf 72 720 Td (" + safe + b") Tj ET"
+    parts = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(parts, 1):
+        offsets.append(len(out))
+        out += str(number).encode() + b" 0 obj\n" + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 " + str(len(parts) + 1).encode() + b"\n0000000000 65535 f \n"
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += b"trailer\n<< /Size " + str(len(parts) + 1).encode() + b" /Root 1 0 R >>\n"
+    return out + b"startxref\n" + str(xref).encode() + b"\n%%EOF\n"

@@ -272,6 +272,36 @@ def list_checkout_sessions(store: Store, params: dict[str, Any]) -> dict[str, An
     return paginate(store, items, params, "/v1/checkout/sessions")
 
 
+# -- payment methods -------------------------------------------------------------------------
+
+
+@routes.add("/payment_methods/<pm_id>", "GET")
+def get_payment_method(store: Store, params: dict[str, Any], pm_id: str) -> dict[str, Any]:
+    check_known(params, ("expand",))
+    return present(store, store.require("payment_method", pm_id))
+
+
+@routes.add("/payment_methods", "GET")
+def list_payment_methods(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+    check_known(params, ("customer", "type", "limit", "starting_after", "ending_before", "expand"))
+    items = [
+        pm
+        for pm in store.all("payment_method")
+        if pm["customer"] == params.get("customer") and params.get("type", "card") == pm["type"]
+    ]
+    return paginate(store, items, params, "/v1/payment_methods")
+
+
+@routes.add("/customers/<customer_id>/payment_methods", "GET")
+def list_customer_payment_methods(
+    store: Store, params: dict[str, Any], customer_id: str
+) -> dict[str, Any]:
+    check_known(params, ("type", "limit", "starting_after", "ending_before", "expand"))
+    store.require("customer", customer_id, "customer")
+    items = [pm for pm in store.all("payment_method") if pm["customer"] == customer_id]
+    return paginate(store, items, params, f"/v1/customers/{customer_id}/payment_methods")
+
+
 # -- billing portal --------------------------------------------------------------------------
 
 
@@ -290,5 +320,56 @@ def create_portal_session(store: Store, params: dict[str, Any]) -> dict[str, Any
             configuration=params.get("configuration") or store.portal_configuration,
             locale=params.get("locale") or None,
         )
+        session["flow"] = _portal_flow(store, customer["id"], params.get("flow_data"))
         store.add("billing_portal.session", session)
         return present(store, session)
+
+
+FLOW_TYPES = ("payment_method_update", "subscription_cancel", "subscription_update_confirm")
+
+
+def _portal_flow(store: Store, customer_id: str, value: Any) -> dict[str, Any] | None:
+    """``flow_data``: a deep link into one portal page
+    (https://docs.stripe.com/customer-management/portal-deep-links), shown as ``flow``."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, dict) or value.get("type") not in FLOW_TYPES:
+        raise invalid(
+            f"Invalid flow_data[type]: must be one of {', '.join(FLOW_TYPES)}", "flow_data[type]"
+        )
+    kind = value["type"]
+    after = value.get("after_completion") or {}
+    after_type = after.get("type", "portal_homepage")
+    flow: dict[str, Any] = {
+        "after_completion": {
+            "hosted_confirmation": None,
+            "redirect": {"return_url": (after.get("redirect") or {}).get("return_url")}
+            if after_type == "redirect"
+            else None,
+            "type": after_type,
+        },
+        "subscription_cancel": None,
+        "subscription_update": None,
+        "subscription_update_confirm": None,
+        "type": kind,
+    }
+    if kind == "subscription_cancel":
+        details = value.get(kind) or {}
+        sub = store.require("subscription", details.get("subscription"), f"flow_data[{kind}]")
+        flow[kind] = {"retention": None, "subscription": sub["id"]}
+    elif kind == "subscription_update_confirm":
+        details = value.get(kind) or {}
+        sub = store.require("subscription", details.get("subscription"), f"flow_data[{kind}]")
+        if sub["customer"] != customer_id:
+            raise invalid("The subscription belongs to another customer.", f"flow_data[{kind}]")
+        items = details.get("items")
+        items = list(items.values()) if isinstance(items, dict) else list(items or [])
+        if not items or not items[0].get("price"):
+            raise invalid("Missing flow_data[subscription_update_confirm][items][0][price].")
+        store.require("price", items[0]["price"], "price")
+        flow[kind] = {
+            "discounts": None,
+            "items": [{"id": i.get("id"), "price": i["price"], "quantity": 1} for i in items],
+            "subscription": sub["id"],
+        }
+    return flow

@@ -258,6 +258,14 @@ class StandIn:
     def renew(self, subscription_id: str) -> dict[str, Any]:
         return self._operate(lambda: billing.renew(self.state, subscription_id))
 
+    def announce_renewal(self, subscription_id: str) -> dict[str, Any]:
+        """Send ``invoice.upcoming`` for the subscription's next renewal."""
+        return self._operate(lambda: billing.announce_renewal(self.state, subscription_id))
+
+    def announce_trial_end(self, subscription_id: str) -> dict[str, Any]:
+        """Send ``customer.subscription.trial_will_end``."""
+        return self._operate(lambda: billing.announce_trial_end(self.state, subscription_id))
+
     def fail_renewal(self, subscription_id: str) -> dict[str, Any]:
         return self._operate(lambda: billing.fail_renewal(self.state, subscription_id))
 

@@ -34,6 +34,7 @@ PREFIXES: dict[str, str] = {
     "in_": "invoice",
     "ch_": "charge",
     "pi_": "payment_intent",
+    "pm_": "payment_method",
     "re_": "refund",
     "dp_": "dispute",
 }
@@ -44,6 +45,7 @@ LABELS: dict[str, str] = {
     "billing_portal.session": "billing_portal.session",
     "invoice_payment": "invoice payment",
     "payment_intent": "payment_intent",
+    "payment_method": "PaymentMethod",
 }
 
 #: (request id, idempotency key) of the API request being handled on this thread, if any;

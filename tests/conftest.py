@@ -92,7 +92,17 @@ def mailbox(smtp_server: tuple[Mailbox, int]) -> Mailbox:
 
 
 def body_of(message: Message) -> str:
+    """The plain-text part (every email also has an HTML one)."""
+    if message.is_multipart():
+        message = next(p for p in message.walk() if p.get_content_type() == "text/plain")
     payload = message.get_payload(decode=True)
+    return payload.decode() if isinstance(payload, bytes) else str(payload)
+
+
+def html_of(message: Message) -> str:
+    """The HTML part of an email."""
+    part = next(p for p in message.walk() if p.get_content_type() == "text/html")
+    payload = part.get_payload(decode=True)
     return payload.decode() if isinstance(payload, bytes) else str(payload)
 
 

@@ -15,6 +15,7 @@ from paywall.errors import PaywallError
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105 - a purpose name, not a password
+CHANGE_EMAIL = "change-email"
 
 
 class LinkTokenError(PaywallError):

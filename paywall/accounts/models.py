@@ -29,6 +29,8 @@ class Account(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when the reader deleted the account: personal data erased, billing rows kept.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     @property
     def email_verified(self) -> bool:

@@ -5,6 +5,7 @@ Forms carry Flask-WTF CSRF tokens; nothing changes state on GET.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,13 @@ from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from paywall import ratelimits
-from paywall.accounts.schemas import ResetConfirmSchema, SignupSchema
+from paywall.accounts.links import RESET_PASSWORD, VERIFY_EMAIL
+from paywall.accounts.schemas import (
+    EmailChangeSchema,
+    PasswordChangeSchema,
+    ResetConfirmSchema,
+    SignupSchema,
+)
 from paywall.accounts.services import InvalidCredentials, account_service
 from paywall.devices.auth import current_device
 from paywall.devices.services import DeviceLimitReached, describe, device_service
@@ -60,11 +67,21 @@ def home() -> str:
         session["after_checkout"] = safe_next(request.args["next"])
     if not current_user.is_authenticated:
         return render_template("home.html", account=None)
+    account = _describe(current_user)
+    invoices, invoices_error = None, None
+    lister = current_app.extensions.get("paywall.list_invoices")
+    if lister is not None and account.get("subscription"):
+        try:
+            invoices = lister(current_user)
+        except PaywallError:
+            invoices, invoices_error = [], "Your invoices cannot be shown right now. Try later."
     return render_template(
         "home.html",
-        account=_describe(current_user),
+        account=account,
         site_url=current_app.config["SITE_URL"],
         plans=current_app.extensions.get("paywall.list_plans", lambda: [])(),
+        invoices=invoices,
+        invoices_error=invoices_error,
     )
 
 
@@ -83,7 +100,9 @@ def signup() -> str | Response:
         except ValidationError as exc:
             errors = exc.messages_dict
         else:
-            account_service().sign_up(body["email"], body["password"])
+            account_service().sign_up(
+                body["email"], body["password"], next_url=_kept_next(request.args.get("next"))
+            )
             db.session.commit()
             return render_template(
                 "message.html",
@@ -106,7 +125,7 @@ def signup() -> str | Response:
 def login() -> str | Response | tuple[str, int]:
     target = request.values.get("next")
     if request.method == "GET":
-        reason = request.args.get("reason")
+        reason = SIGNED_OUT_REASONS.get(request.args.get("reason", ""))
         return render_template("login.html", next=target, email="", devices=None, reason=reason)
     form = request.form
     body = {
@@ -119,7 +138,12 @@ def login() -> str | Response | tuple[str, int]:
         _device, raw = log_in(body)
     except InvalidCredentials as exc:
         return render_template(
-            "login.html", next=target, email=body["email"], devices=None, error=exc.message
+            "login.html",
+            next=target,
+            email=body["email"],
+            devices=None,
+            error=exc.message,
+            errors={"password": [exc.message]},
         ), 401
     except DeviceLimitReached as exc:
         return render_template(
@@ -168,6 +192,10 @@ def forgot_password() -> str:
 @bp.route("/reset-password", methods=["GET", "POST"])
 def reset_password() -> str | tuple[str, int]:
     token = request.values.get("token", "")
+    try:
+        account_service().check_link(token, RESET_PASSWORD)
+    except PaywallError as exc:
+        return _bad_link(exc, url_for("pages.forgot_password"), "Ask for a new link")
     if request.method == "GET":
         return render_template("reset.html", token=token, errors={})
     try:
@@ -198,20 +226,63 @@ def reset_password() -> str | tuple[str, int]:
 @bp.route("/verify-email", methods=["GET", "POST"])
 def verify_email() -> str | tuple[str, int]:
     token = request.values.get("token", "")
+    target = _kept_next(request.values.get("next"))
+    try:
+        account_service().check_link(token, VERIFY_EMAIL)
+    except PaywallError as exc:
+        if current_user.is_authenticated and exc.code != "token_used":
+            return _bad_link(exc, url_for("pages.home"), "Send a new link from your account")
+        return _bad_link(exc, url_for("pages.login"), "Log in")
     if request.method == "GET":
-        return render_template("verify.html", token=token)
+        return render_template("verify.html", token=token, next=target)
     try:
         account_service().verify_email(token)
     except PaywallError as exc:
-        return render_template("message.html", title="Link not valid", message=exc.message), 400
+        return _bad_link(exc, url_for("pages.login"), "Log in")
     db.session.commit()
     return render_template(
         "message.html",
         title="Address confirmed",
         message="Thank you: your email address is confirmed.",
-        link=url_for("pages.home"),
-        link_text="Your account",
+        link=target or url_for("pages.home"),
+        link_text="Back to where you were" if target else "Your account",
     )
+
+
+def _kept_next(target: str | None) -> str | None:
+    """A return path worth keeping (validated), or None."""
+    if not target:
+        return None
+    checked = safe_next(target)
+    return checked if checked != url_for("pages.home") or target == checked else None
+
+
+def _bad_link(exc: PaywallError, link: str, link_text: str) -> tuple[str, int]:
+    """A used, expired or garbage link says so before asking for anything."""
+    titles = {
+        "token_expired": "This link has expired",
+        "token_used": "This link was already used",
+    }
+    return render_template(
+        "message.html",
+        title=titles.get(exc.code, "This link is not valid"),
+        message=exc.message
+        + (" Links work once and for a limited time." if exc.code != "token_used" else ""),
+        link=link,
+        link_text=link_text,
+    ), 400
+
+
+SIGNED_OUT_REASONS = {
+    "session_evicted": "You were signed out on this device because another device signed in "
+    "at your account's device limit.",
+    "evicted": "You were signed out on this device because another device signed in "
+    "at your account's device limit, or your plan now allows fewer devices.",
+    "revoked": "You were signed out on this device from another device.",
+    "password_changed": "You were signed out on this device because your password was changed.",
+    "expired": "Your session on this device expired. Log in again.",
+    "account_deleted": "This account was deleted.",
+}
 
 
 @bp.post("/account/verification-email")
@@ -247,3 +318,143 @@ def sign_out_device(session_id: str) -> Response:
         return response
     flash("That device was signed out.")
     return redirect(url_for("pages.devices"))
+
+
+@bp.post("/devices/sign-out-others")
+@login_required
+def sign_out_others() -> Response:
+    ended = device_service().sign_out_others(current_user.id, current_device().id)
+    db.session.commit()
+    flash(f"Signed out {ended} other device{'s' if ended != 1 else ''}.")
+    return redirect(url_for("pages.devices"))
+
+
+PASSWORD_LABELS = {"current_password": "Current password", "new_password": "New password"}
+EMAIL_LABELS = {"new_email": "New email address", "password": "Password"}
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> str | tuple[str, int] | Response:
+    errors: dict[str, Any] = {}
+    if request.method == "POST":
+        try:
+            body = PasswordChangeSchema().load(
+                {
+                    "current_password": request.form.get("current_password", ""),
+                    "new_password": request.form.get("new_password", ""),
+                }
+            )
+            ended = account_service().change_password(
+                current_user,
+                body["current_password"],
+                body["new_password"],
+                keep_session_id=current_device().id,
+            )
+        except ValidationError as exc:
+            errors = exc.messages_dict
+        except PaywallError as exc:
+            errors = exc.extra.get("fields") or {"current_password": [exc.message]}
+        else:
+            db.session.commit()
+            flash(
+                f"Your password was changed. {ended} other device"
+                f"{'s were' if ended != 1 else ' was'} signed out."
+            )
+            return redirect(url_for("pages.home"))
+        return render_template("password.html", errors=errors, labels=PASSWORD_LABELS), 422
+    return render_template("password.html", errors=errors, labels=PASSWORD_LABELS)
+
+
+@bp.route("/account/email", methods=["GET", "POST"])
+@login_required
+def change_email() -> str | tuple[str, int]:
+    errors: dict[str, Any] = {}
+    new_email = request.form.get("new_email", "")
+    if request.method == "POST":
+        try:
+            body = EmailChangeSchema().load(
+                {"new_email": new_email, "password": request.form.get("password", "")}
+            )
+            account_service().request_email_change(
+                current_user, body["new_email"], body["password"]
+            )
+        except ValidationError as exc:
+            errors = exc.messages_dict
+        except PaywallError as exc:
+            errors = exc.extra.get("fields") or {"new_email": [exc.message]}
+        else:
+            db.session.commit()
+            return render_template(
+                "message.html",
+                title="Check the new inbox",
+                message=f"We sent a link to {body['new_email']}. Your address changes when you "
+                "open it; until then you keep signing in with the current one.",
+                link=url_for("pages.home"),
+                link_text="Your account",
+            )
+        return render_template(
+            "email.html", errors=errors, labels=EMAIL_LABELS, new_email=new_email
+        ), 422
+    return render_template("email.html", errors=errors, labels=EMAIL_LABELS, new_email="")
+
+
+@bp.route("/confirm-email", methods=["GET", "POST"])
+def confirm_email() -> str | tuple[str, int]:
+    token = request.values.get("token", "")
+    service = account_service()
+    try:
+        _account, new_email = service.check_email_change(token)
+        if request.method == "POST":
+            service.confirm_email_change(token)
+    except PaywallError as exc:
+        return _bad_link(exc, url_for("pages.home"), "Your account")
+    if request.method == "GET":
+        return render_template("confirm_email.html", token=token, new_email=new_email)
+    db.session.commit()
+    return render_template(
+        "message.html",
+        title="Address changed",
+        message=f"You now sign in with {new_email}.",
+        link=url_for("pages.home"),
+        link_text="Your account",
+    )
+
+
+@bp.get("/account/export")
+@login_required
+def export_data() -> Response:
+    data = account_service().export(current_user)
+    db.session.commit()
+    response = current_app.response_class(
+        json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json"
+    )
+    response.headers["Content-Disposition"] = 'attachment; filename="my-account.json"'
+    return response
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@login_required
+def delete_account() -> str | tuple[str, int] | Response:
+    errors: dict[str, Any] = {}
+    if request.method == "POST":
+        try:
+            account_service().delete(current_user, request.form.get("password", ""))
+        except PaywallError as exc:
+            db.session.rollback()
+            errors = exc.extra.get("fields") or {"password": [exc.message]}
+            return render_template("delete.html", errors=errors), exc.status
+        db.session.commit()
+        response = current_app.make_response(
+            render_template(
+                "message.html",
+                title="Your account was deleted",
+                message="Your subscription is canceled, every device is signed out and your "
+                "personal data is erased. Thank you for reading.",
+                link=current_app.config["SITE_URL"] + "/",
+                link_text="Back to the news",
+            )
+        )
+        clear_session_cookie(response)
+        return response
+    return render_template("delete.html", errors=errors)

@@ -71,6 +71,14 @@ class ResetConfirmSchema(ma.Schema):
     password = NewPasswordField(required=True, metadata=PASSWORD_DOC)
 
 
+class PaymentMethodSchema(ma.Schema):
+    type = ma.fields.String(allow_none=True, metadata={"example": "card"})
+    brand = ma.fields.String(allow_none=True, metadata={"example": "visa"})
+    last4 = ma.fields.String(allow_none=True, metadata={"example": "4242"})
+    exp_month = ma.fields.Integer(allow_none=True)
+    exp_year = ma.fields.Integer(allow_none=True)
+
+
 class SubscriptionSchema(ma.Schema):
     plan = ma.fields.String(allow_none=True)
     plan_name = ma.fields.String(allow_none=True)
@@ -78,6 +86,16 @@ class SubscriptionSchema(ma.Schema):
     current_period_end = ma.fields.String(allow_none=True)
     cancel_at_period_end = ma.fields.Boolean()
     access_until = ma.fields.String(allow_none=True)
+    price_text = ma.fields.String(allow_none=True, metadata={"example": "$9 / month"})
+    amount = ma.fields.Integer(allow_none=True)
+    currency = ma.fields.String(allow_none=True)
+    interval = ma.fields.String(allow_none=True)
+    renews_at = ma.fields.String(allow_none=True, metadata={"description": "Next renewal"})
+    ends_at = ma.fields.String(
+        allow_none=True, metadata={"description": "Canceled: access ends then"}
+    )
+    ended_at = ma.fields.String(allow_none=True, metadata={"description": "When it ended"})
+    payment_method = ma.fields.Nested(PaymentMethodSchema, allow_none=True)
 
 
 class EntitlementsSchema(ma.Schema):
@@ -105,3 +123,29 @@ class PasswordChangeSchema(ma.Schema):
 
 class PasswordChangedSchema(ma.Schema):
     signed_out_devices = ma.fields.Integer(required=True)
+
+
+class EmailChangeSchema(ma.Schema):
+    new_email = EmailField(required=True, metadata={"format": "email"})
+    password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=MAX_LENGTH))
+
+
+class PasswordConfirmSchema(ma.Schema):
+    password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=MAX_LENGTH))
+
+
+class DeletedSchema(ma.Schema):
+    status = ma.fields.String(required=True, metadata={"example": "deleted"})
+    message = ma.fields.String(required=True)
+
+
+class ExportSchema(ma.Schema):
+    class Meta:
+        unknown = ma.INCLUDE
+
+    account = ma.fields.Dict(required=True)
+    devices = ma.fields.List(ma.fields.Dict())
+    subscriptions = ma.fields.List(ma.fields.Dict())
+    invoices = ma.fields.Raw()
+    emails = ma.fields.List(ma.fields.Dict())
+    billing_customer = ma.fields.String(allow_none=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from paywall.accounts import emails
@@ -19,7 +21,9 @@ from paywall.accounts.links import (
 from paywall.accounts.models import Account, UsedToken
 from paywall.accounts.passwords import PasswordHashing, check_policy, normalise_email
 from paywall.clock import utcnow
+from paywall.devices.models import ACCOUNT_DELETED
 from paywall.errors import PaywallError
+from paywall.outbox.models import OutboxEmail
 from paywall.outbox.services import Outbox
 from paywall.types import DbSession
 
@@ -42,8 +46,11 @@ class AccountService:
         verify_links: LinkSigner,
         reset_links: LinkSigner,
         public_url: str,
-        end_all_sessions: Callable[[str], int],
+        end_all_sessions: Callable[..., int],
         end_other_sessions: Callable[[str, str | None], int],
+        email_links: LinkSigner | None = None,
+        erase_elsewhere: Callable[[Account], None] = lambda _account: None,
+        export_elsewhere: Callable[[Account], dict[str, Any]] = lambda _account: {},
     ) -> None:
         self.session = session
         self.hashing = hashing
@@ -53,6 +60,9 @@ class AccountService:
         self.public_url = public_url.rstrip("/")
         self.end_all_sessions = end_all_sessions
         self.end_other_sessions = end_other_sessions
+        self.email_links = email_links or LinkSigner("unused", "change-email", 0)
+        self.erase_elsewhere = erase_elsewhere
+        self.export_elsewhere = export_elsewhere
 
     def get(self, account_id: str) -> Account | None:
         return self.session.get(Account, account_id)
@@ -64,7 +74,7 @@ class AccountService:
             return None
         return self.session.scalar(select(Account).where(Account.email == normalised))
 
-    def sign_up(self, email: str, password: str) -> None:
+    def sign_up(self, email: str, password: str, next_url: str | None = None) -> None:
         """Create the account and send a verification link, or, if the address is taken,
         tell its owner. The caller cannot tell which happened (no account enumeration)."""
         normalised = normalise_email(email)
@@ -80,7 +90,7 @@ class AccountService:
             except IntegrityError:  # a concurrent sign-up of the same address won
                 existing = self.find_by_email(normalised)
             else:
-                self.send_verification(account)
+                self.send_verification(account, next_url)
                 return
         if existing is not None:
             email_ = emails.signup_attempt(self._link("/login"), self._link("/forgot-password"))
@@ -129,9 +139,123 @@ class AccountService:
         log.info("password changed", extra={"event": "password_changed", "account_id": account.id})
         return ended
 
-    def send_verification(self, account: Account) -> None:
+    def _check_password(self, account: Account, password: str, field: str = "password") -> None:
+        if not self.hashing.verify(account.password_hash, password):
+            # 422, not 401: the session is fine, a field is wrong.
+            raise PaywallError(
+                "The password is not correct.",
+                code="validation_error",
+                status=422,
+                extra={"fields": {field: ["Not correct."]}},
+            )
+
+    def request_email_change(self, account: Account, new_email: str, password: str) -> None:
+        """Send a confirmation link to ``new_email`` and tell the current address. Nothing
+        changes until the link is opened; a taken address is told so, and the caller cannot
+        tell (no account enumeration)."""
+        self._check_password(account, password)
+        normalised = normalise_email(new_email)
+        if normalised == account.email:
+            raise PaywallError(
+                "That is already your address.",
+                code="validation_error",
+                status=422,
+                extra={"fields": {"new_email": ["That is already your address."]}},
+            )
+        old_mail = emails.email_change_requested(normalised, self._link("/forgot-password"))
+        self.outbox.enqueue(to=account.email, **old_mail._asdict())
+        if self.find_by_email(normalised) is not None:
+            taken = emails.new_address_taken(self._link("/login"))
+            self.outbox.enqueue(to=normalised, **taken._asdict())
+            return
+        token = self.email_links.dumps({"a": account.id, "o": account.email, "n": normalised})
+        mail = emails.confirm_new_email(self._link("/confirm-email", token=token))
+        self.outbox.enqueue(to=normalised, **mail._asdict())
+        self.session.flush()
+
+    def check_email_change(self, token: str) -> tuple[Account, str]:
+        """The account and new address a change link is for; raises if the link is expired,
+        used, garbage or overtaken by another change."""
+        data = self.email_links.loads(token)
+        account = self.get(str(data.get("a")))
+        if account is None or account.email != data.get("o") or account.deleted_at:
+            raise LinkTokenUsed("This link has already been used.")
+        if self.session.scalar(select(UsedToken).where(UsedToken.digest == token_digest(token))):
+            raise LinkTokenUsed("This link has already been used.")
+        return account, str(data.get("n"))
+
+    def confirm_email_change(self, token: str) -> Account:
+        account, new_email = self.check_email_change(token)
+        old_email = account.email
+        if self.find_by_email(new_email) is not None:
+            raise PaywallError(
+                "That address now belongs to another account.", code="email_taken", status=409
+            )
+        self._use_once(token, self.email_links.purpose)
+        account.email = new_email
+        account.email_verified_at = utcnow()  # opening the link proved the new address
+        self.session.flush()
+        self.outbox.enqueue(to=old_email, **emails.email_changed(new_email)._asdict())
+        log.info("email changed", extra={"event": "email_changed", "account_id": account.id})
+        return account
+
+    def check_link(self, token: str, purpose: str) -> None:
+        """Refuse a verification or reset link that is garbage, expired or used, before the
+        reader is asked for anything."""
+        if purpose == self.reset_links.purpose:
+            data = self.reset_links.loads(token)
+            account = self.get(str(data.get("a")))
+            if account is None or account.password_hash[-16:] != data.get("p"):
+                raise LinkTokenUsed("This link has already been used.")
+        else:
+            data = self.verify_links.loads(token)
+            account = self.get(str(data.get("a")))
+            if account is None or account.email != data.get("e"):
+                raise LinkTokenInvalid("This link is not valid.")
+        if self.session.scalar(select(UsedToken).where(UsedToken.digest == token_digest(token))):
+            raise LinkTokenUsed("This link has already been used.")
+
+    def delete(self, account: Account, password: str) -> None:
+        """Delete the account: cancel billing, sign out every device, erase personal data.
+        What finance must keep (Stripe customer and subscription ids, stored webhook events,
+        the invoices at Stripe) stays, tied to an anonymous id."""
+        self._check_password(account, password)
+        self.erase_elsewhere(account)
+        self.end_all_sessions(account.id, ACCOUNT_DELETED)
+        address = account.email
+        self.session.execute(delete(OutboxEmail).where(OutboxEmail.to == address))
+        account.email = f"erased-{account.id}@erased.invalid"
+        account.password_hash = "!erased"  # noqa: S105 - matches no password (not argon2)
+        account.email_verified_at = None
+        account.deleted_at = utcnow()
+        self.session.flush()
+        self.outbox.enqueue(to=address, **emails.account_deleted()._asdict())
+        log.info("account deleted", extra={"event": "account_deleted", "account_id": account.id})
+
+    def export(self, account: Account) -> dict[str, Any]:
+        """Everything the service holds about the reader, as JSON-ready data."""
+        return {
+            "account": {
+                "id": account.id,
+                "email": account.email,
+                "email_verified_at": _iso(account.email_verified_at),
+                "created_at": _iso(account.created_at),
+                "password_changed_at": _iso(account.password_changed_at),
+            },
+            **self.export_elsewhere(account),
+            "emails": [
+                {"kind": e.kind, "subject": e.subject, "sent_at": _iso(e.sent_at)}
+                for e in self.session.scalars(
+                    select(OutboxEmail).where(OutboxEmail.to == account.email)
+                )
+            ],
+        }
+
+    def send_verification(self, account: Account, next_url: str | None = None) -> None:
+        """``next_url`` (already validated): where the link returns the reader afterwards."""
         token = self.verify_links.dumps({"a": account.id, "e": account.email})
-        email_ = emails.verify_email(self._link("/verify-email", token=token))
+        query = {"token": token, **({"next": next_url} if next_url else {})}
+        email_ = emails.verify_email(self._link("/verify-email", **query))
         self.outbox.enqueue(to=account.email, **email_._asdict())
 
     def verify_email(self, token: str) -> Account:
@@ -184,11 +308,16 @@ class AccountService:
         return self.public_url + path + ("?" + urlencode(query) if query else "")
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def account_service() -> AccountService:
     """The request's AccountService, built from the app's configuration."""
     from flask import current_app, g
 
-    from paywall.accounts.links import RESET_PASSWORD, VERIFY_EMAIL
+    from paywall.accounts.links import CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL
+    from paywall.devices.models import PASSWORD_CHANGED
     from paywall.devices.services import device_service
     from paywall.extensions import db
 
@@ -207,9 +336,14 @@ def account_service() -> AccountService:
             verify_links=LinkSigner(cfg["SECRET_KEY"], VERIFY_EMAIL, cfg["VERIFY_TOKEN_MAX_AGE"]),
             reset_links=LinkSigner(cfg["SECRET_KEY"], RESET_PASSWORD, cfg["RESET_TOKEN_MAX_AGE"]),
             public_url=cfg["PUBLIC_URL"],
-            end_all_sessions=lambda account_id: device_service().end_all(account_id),
-            end_other_sessions=lambda account_id, keep: device_service().end_all(
-                account_id, keep_session_id=keep
+            end_all_sessions=lambda account_id, reason=PASSWORD_CHANGED: device_service().end_all(
+                account_id, reason
             ),
+            end_other_sessions=lambda account_id, keep: device_service().end_all(
+                account_id, PASSWORD_CHANGED, keep_session_id=keep
+            ),
+            email_links=LinkSigner(cfg["SECRET_KEY"], CHANGE_EMAIL, cfg["VERIFY_TOKEN_MAX_AGE"]),
+            erase_elsewhere=current_app.extensions.get("paywall.erase_account", lambda _a: None),
+            export_elsewhere=current_app.extensions.get("paywall.export_account", lambda _a: {}),
         )
     return g.account_service  # type: ignore[no-any-return]

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import after_this_request, current_app
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
+from werkzeug.wrappers import Response
 
 from paywall import ratelimits
 from paywall.accounts.schemas import (
     AcceptedSchema,
     AccountSchema,
+    DeletedSchema,
+    EmailChangeSchema,
+    ExportSchema,
     PasswordChangedSchema,
     PasswordChangeSchema,
+    PasswordConfirmSchema,
     ResetConfirmSchema,
     ResetRequestSchema,
     SignupSchema,
@@ -21,6 +26,7 @@ from paywall.accounts.schemas import (
 )
 from paywall.accounts.services import account_service
 from paywall.devices.auth import current_device
+from paywall.devices.views import clear_session_cookie
 from paywall.extensions import db
 from paywall.schemas import api_errors
 
@@ -81,6 +87,52 @@ def change_password(body: dict[str, Any]) -> dict[str, int]:
     )
     db.session.commit()
     return {"signed_out_devices": ended}
+
+
+@blp.route("/account/email", methods=["POST"])
+@login_required
+@blp.arguments(EmailChangeSchema)
+@blp.response(202, AcceptedSchema)
+@api_errors(blp, 400, 401, 403, 413, 422)
+def change_email(body: dict[str, Any]) -> dict[str, str]:
+    """Change the sign-in address: a confirmation link goes to the new address, the old one
+    is told; nothing changes until the link is opened."""
+    account_service().request_email_change(current_user, body["new_email"], body["password"])
+    db.session.commit()
+    return {
+        "status": "accepted",
+        "message": "Open the link we sent to the new address to confirm it.",
+    }
+
+
+@blp.route("/account", methods=["DELETE"])
+@login_required
+@blp.arguments(PasswordConfirmSchema)
+@blp.response(200, DeletedSchema)
+@api_errors(blp, 400, 401, 403, 413, 422, 502, 503)
+def delete_account(body: dict[str, Any]) -> Any:
+    """Delete the account: cancels the subscription at Stripe, signs out every device and
+    erases personal data (billing records finance must keep stay, anonymous)."""
+    account_service().delete(current_user, body["password"])
+    db.session.commit()
+
+    @after_this_request
+    def drop_cookie(response: Response) -> Response:
+        clear_session_cookie(response)
+        return response
+
+    return {"status": "deleted", "message": "Your account was deleted."}
+
+
+@blp.route("/account/export", methods=["GET"])
+@login_required
+@blp.response(200, ExportSchema)
+@api_errors(blp, 401)
+def export_account() -> Any:
+    """Everything the service holds about the reader, as JSON (a download)."""
+    data = account_service().export(current_user)
+    db.session.commit()
+    return data, 200, {"Content-Disposition": 'attachment; filename="my-account.json"'}
 
 
 @blp.route("/email-verifications", methods=["POST"])

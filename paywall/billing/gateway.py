@@ -101,11 +101,26 @@ class StripeGateway:
     def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
         return self._call(self.client.v1.checkout.sessions.retrieve, session_id).to_dict()
 
-    def create_portal_session(self, customer_id: str, return_url: str) -> dict[str, Any]:
-        return self._call(
-            self.client.v1.billing_portal.sessions.create,
-            {"customer": customer_id, "return_url": return_url},
-        ).to_dict()
+    def create_portal_session(
+        self, customer_id: str, return_url: str, flow_data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``flow_data`` deep-links one portal page (update card, confirm a plan change):
+        https://docs.stripe.com/customer-management/portal-deep-links"""
+        params: dict[str, Any] = {"customer": customer_id, "return_url": return_url}
+        if flow_data:
+            params["flow_data"] = flow_data
+        return self._call(self.client.v1.billing_portal.sessions.create, params).to_dict()
+
+    def list_invoices(self, customer_id: str, limit: int = 24) -> list[dict[str, Any]]:
+        """The customer's latest invoices, newest first."""
+        page = self._call(self.client.v1.invoices.list, {"customer": customer_id, "limit": limit})
+        return [i.to_dict() for i in page.data]
+
+    def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any]:
+        return self._call(self.client.v1.payment_methods.retrieve, payment_method_id).to_dict()
+
+    def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self._call(self.client.v1.subscriptions.cancel, subscription_id).to_dict()
 
     # -- subscriptions and payments ----------------------------------------------------------
     def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:

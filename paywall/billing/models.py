@@ -22,6 +22,7 @@ class Plan(db.Model):  # type: ignore[name-defined,misc]
     lookup_key: Mapped[str | None] = mapped_column(String(200), index=True)
     product_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, default=None)  # the Product's
     amount: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     interval: Mapped[str] = mapped_column(String(10))
@@ -60,6 +61,8 @@ class Subscription(db.Model):  # type: ignore[name-defined,misc]
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     cancel_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     latest_invoice_id: Mapped[str | None] = mapped_column(String(255))
+    default_payment_method: Mapped[str | None] = mapped_column(String(255))  # pm_...
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A refund or dispute of this invoice ended access (until a newer invoice is paid).
     revoked_invoice_id: Mapped[str | None] = mapped_column(String(255))

@@ -16,6 +16,22 @@ class PlanSchema(ma.Schema):
     interval_count = ma.fields.Integer(required=True)
     entitlements = ma.fields.List(ma.fields.String(), required=True)
     max_devices = ma.fields.Integer(required=True)
+    description = ma.fields.String(allow_none=True, metadata={"description": "The Product's"})
+    price_text = ma.fields.String(required=True, metadata={"example": "$9 / month"})
+    offer_text = ma.fields.String(required=True, metadata={"example": "$90 / year — 2 months free"})
+    months_free = ma.fields.Integer(
+        allow_none=True,
+        metadata={"description": "Months saved against the product's shortest period"},
+    )
+    devices_text = ma.fields.String(required=True, metadata={"example": "Up to 5 devices at once"})
+    features_text = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        metadata={"description": "The entitlements in words (PAYWALL_FEATURE_LABELS)"},
+    )
+    current = ma.fields.Boolean(
+        required=True, metadata={"description": "The signed-in reader's current plan"}
+    )
 
 
 class PlanListSchema(ma.Schema):
@@ -46,3 +62,40 @@ class UrlSchema(ma.Schema):
 class WebhookResultSchema(ma.Schema):
     received = ma.fields.Boolean(required=True)
     outcome = ma.fields.String(required=True)
+
+
+class PlanChangeQuerySchema(ma.Schema):
+    plan = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+
+
+class PlanChangeSchema(ma.Schema):
+    plan = ma.fields.Nested(PlanSchema, required=True)
+    signed_out = ma.fields.List(
+        ma.fields.String(), required=True, metadata={"description": "Devices that will sign out"}
+    )
+    active_devices = ma.fields.Integer(required=True)
+    new_limit = ma.fields.Integer(required=True)
+    features_lost = ma.fields.List(ma.fields.String(), required=True)
+    features_gained = ma.fields.List(ma.fields.String(), required=True)
+    downgrade = ma.fields.Boolean(required=True)
+    sentences = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        metadata={"example": ["2 of your 5 devices will be signed out: Phone, Tablet."]},
+    )
+
+
+class InvoiceSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    number = ma.fields.String(allow_none=True)
+    date = ma.fields.String(allow_none=True)
+    amount = ma.fields.Integer(allow_none=True, metadata={"description": "Smallest unit"})
+    amount_text = ma.fields.String(required=True, metadata={"example": "$9"})
+    currency = ma.fields.String(allow_none=True)
+    status = ma.fields.String(allow_none=True)
+    hosted_invoice_url = ma.fields.String(allow_none=True)
+    invoice_pdf = ma.fields.String(allow_none=True)
+
+
+class InvoiceListSchema(ma.Schema):
+    invoices = ma.fields.List(ma.fields.Nested(InvoiceSchema), required=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 
 from paywall.accounts.models import Account
+from paywall.billing import emails, wording
 from paywall.billing.access import (
     Access,
     PlanGrant,
@@ -28,7 +29,7 @@ from paywall.billing.gateway import (
 )
 from paywall.billing.models import Customer, Plan, Subscription
 from paywall.clock import utcnow
-from paywall.devices.services import DeviceService
+from paywall.devices.services import DeviceService, lru_first
 from paywall.errors import Conflict, NotFound, PaywallError, UpstreamError
 from paywall.outbox.services import Outbox
 from paywall.types import DbSession
@@ -36,6 +37,7 @@ from paywall.types import DbSession
 log = logging.getLogger(__name__)
 
 LIVE_STATUSES = ("active", "trialing", "past_due")
+ENDED_STATUSES = ("canceled", "unpaid", "incomplete_expired")
 CHECKOUT_REUSE_WINDOW = timedelta(minutes=30)
 
 
@@ -52,6 +54,7 @@ class BillingSettings:
     refund_ends_access: bool
     dispute_ends_access: bool
     plans_ttl: timedelta
+    feature_labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BillingSettings:
@@ -63,6 +66,7 @@ class BillingSettings:
             refund_ends_access=bool(config["REFUND_ENDS_ACCESS"]),
             dispute_ends_access=bool(config["DISPUTE_ENDS_ACCESS"]),
             plans_ttl=timedelta(seconds=int(config["PLANS_CACHE_TTL"])),
+            feature_labels=dict(config.get("FEATURE_LABELS") or {}),
         )
 
 
@@ -84,6 +88,7 @@ def plan_from_price(price: dict[str, Any]) -> dict[str, Any]:
         "lookup_key": price.get("lookup_key"),
         "product_id": product.get("id", ""),
         "name": product.get("name") or price.get("nickname") or price.get("lookup_key") or "Plan",
+        "description": product.get("description") or None,
         "amount": price.get("unit_amount"),
         "currency": price.get("currency", "usd"),
         "interval": recurring.get("interval", "month"),
@@ -112,6 +117,8 @@ def subscription_fields(data: dict[str, Any]) -> dict[str, Any]:
         "cancel_at_period_end": bool(data.get("cancel_at_period_end")),
         "cancel_at": from_unix(data.get("cancel_at")),
         "latest_invoice_id": latest_invoice,
+        "default_payment_method": _id(data.get("default_payment_method")),
+        "ended_at": from_unix(data.get("ended_at")),
     }
 
 
@@ -196,6 +203,76 @@ class BillingService:
             plan = self.session.get(Plan, price_id)
         return plan
 
+    def compare_plans(self, account: Account | None) -> list[dict[str, Any]]:
+        """Every plan on sale in the reader's terms, the reader's current one marked."""
+        plans = self.plans()
+        current = self.current_plan(account) if account is not None else None
+        return [self.plan_offer(p, plans, current) for p in plans]
+
+    def compare_plans_or_unavailable(self, account: Account | None) -> list[dict[str, Any]]:
+        """``compare_plans`` with Stripe's failures as the API's typed errors."""
+        return self._stripe(lambda: self.compare_plans(account))  # type: ignore[no-any-return]
+
+    def describe_change(self, account: Account, lookup_key: str) -> dict[str, Any]:
+        """``preview_change`` with the target plan, for the API and the page."""
+        plans = self._stripe(self.plans)
+        change = self._stripe(lambda: self.preview_change(account, lookup_key))
+        target = next(p for p in plans if p.lookup_key == lookup_key)
+        return {
+            "plan": self.plan_offer(target, plans, self.current_plan(account)),
+            "signed_out": list(change.signed_out),
+            "active_devices": change.active_devices,
+            "new_limit": change.new_limit,
+            "features_lost": list(change.features_lost),
+            "features_gained": list(change.features_gained),
+            "downgrade": change.is_downgrade,
+            "sentences": change.sentences(),
+        }
+
+    def plan_offer(
+        self, plan: Plan, plans: list[Plan], current: Plan | None = None
+    ) -> dict[str, Any]:
+        labels = self.settings.feature_labels
+        max_devices = plan.max_devices or self.settings.default_max_devices
+        return {
+            "lookup_key": plan.lookup_key,
+            "name": plan.name,
+            "description": plan.description,
+            "amount": plan.amount,
+            "currency": plan.currency,
+            "interval": plan.interval,
+            "interval_count": plan.interval_count,
+            "entitlements": list(plan.features),
+            "max_devices": max_devices,
+            "price_text": wording.price_text(plan),
+            "offer_text": wording.offer_text(plan, plans),
+            "months_free": wording.months_free(plan, plans),
+            "devices_text": wording.devices_text(max_devices),
+            "features_text": wording.feature_words(plan.features, labels),
+            "current": current is not None and current.price_id == plan.price_id,
+        }
+
+    def current_plan(self, account: Account) -> Plan | None:
+        """The plan of the reader's live subscription, if any."""
+        sub = self.current_subscription(account.id)
+        if sub is None or sub.status not in LIVE_STATUSES:
+            return None
+        return self._plan(sub.price_id)
+
+    def preview_change(self, account: Account, lookup_key: str) -> wording.PlanChange:
+        """What switching to ``lookup_key`` would do: devices signed out, features lost."""
+        plan = self.plan_by_lookup_key(lookup_key)
+        current = self.current_plan(account)
+        if current is None:
+            raise Conflict("You have no subscription to change.", code="no_subscription")
+        return wording.plan_change(
+            current.features,
+            plan,
+            lru_first(self.devices.active_sessions(account.id)),
+            self.settings.default_max_devices,
+            self.settings.feature_labels,
+        )
+
     # -- access ------------------------------------------------------------------------------
     def current_subscription(self, account_id: str) -> Subscription | None:
         """The subscription that decides access: a live one if any, else the latest."""
@@ -254,22 +331,127 @@ class BillingService:
             "email": account.email,
             "email_verified": account.email_verified,
             "created_at": account.created_at.isoformat(),
-            "subscription": None
-            if sub is None
-            else {
-                "plan": plan.lookup_key if plan else None,
-                "plan_name": plan.name if plan else None,
-                "status": sub.status,
-                "current_period_end": _iso(sub.current_period_end),
-                "cancel_at_period_end": sub.cancel_at_period_end,
-                "access_until": _iso(access.until) if access.entitled else None,
-            },
+            "subscription": None if sub is None else self._describe_subscription(sub, plan, access),
             "entitlements": {
                 "plan": access.plan,
                 "features": list(access.features),
                 "max_devices": access.max_devices,
                 "reason": access.reason,
             },
+        }
+
+    def _describe_subscription(
+        self, sub: Subscription, plan: Plan | None, access: Access
+    ) -> dict[str, Any]:
+        live = sub.status in LIVE_STATUSES
+        ending = live and (sub.cancel_at_period_end or sub.cancel_at is not None)
+        return {
+            "plan": plan.lookup_key if plan else None,
+            "plan_name": plan.name if plan else None,
+            "status": sub.status,
+            "current_period_end": _iso(sub.current_period_end),
+            "cancel_at_period_end": sub.cancel_at_period_end,
+            "access_until": _iso(access.until) if access.entitled else None,
+            "price_text": wording.price_text(plan) if plan else None,
+            "amount": plan.amount if plan else None,
+            "currency": plan.currency if plan else None,
+            "interval": plan.interval if plan else None,
+            "renews_at": _iso(sub.current_period_end) if live and not ending else None,
+            "ends_at": _iso(sub.cancel_at or sub.current_period_end) if ending else None,
+            "ended_at": _iso(sub.ended_at or sub.current_period_end)
+            if sub.status in ENDED_STATUSES
+            else None,
+            "payment_method": self.payment_method(sub) if live else None,
+        }
+
+    def payment_method(self, sub: Subscription) -> dict[str, Any] | None:
+        """The card that pays ``sub`` (brand, last 4, expiry), or None; Stripe being down
+        leaves it out rather than failing the whole account page."""
+        if not sub.default_payment_method:
+            return None
+        try:
+            pm = self.gateway.retrieve_payment_method(sub.default_payment_method)
+        except (StripeUnavailable, StripeRefused):
+            log.warning("payment method unavailable", extra={"subscription": sub.id})
+            return None
+        card = pm.get("card") or {}
+        return {
+            "type": pm.get("type"),
+            "brand": card.get("display_brand") or card.get("brand"),
+            "last4": card.get("last4"),
+            "exp_month": card.get("exp_month"),
+            "exp_year": card.get("exp_year"),
+        }
+
+    def invoices(self, account: Account) -> list[dict[str, Any]]:
+        """The reader's invoices from Stripe, newest first (drafts left out)."""
+        customer = self.session.get(Customer, account.id)
+        if customer is None or customer.deleted_at is not None:
+            return []
+        rows = self._stripe(lambda: self.gateway.list_invoices(customer.stripe_customer_id))
+        return [
+            {
+                "id": inv["id"],
+                "number": inv.get("number"),
+                "date": _iso(from_unix(inv.get("effective_at") or inv.get("created"))),
+                "amount": inv.get("total", inv.get("amount_due")),
+                "amount_text": wording.money(
+                    inv.get("total", inv.get("amount_due")), inv.get("currency", "usd")
+                ),
+                "currency": inv.get("currency"),
+                "status": inv.get("status"),
+                "hosted_invoice_url": inv.get("hosted_invoice_url"),
+                "invoice_pdf": inv.get("invoice_pdf"),
+            }
+            for inv in rows
+            if inv.get("status") != "draft"
+        ]
+
+    def erase(self, account: Account) -> None:
+        """Account deletion: cancel every live subscription at Stripe now (a failure raises
+        and the deletion rolls back: nobody is charged for an account that is gone)."""
+        for sub in self.session.scalars(
+            select(Subscription).where(
+                Subscription.account_id == account.id, Subscription.status.in_(LIVE_STATUSES)
+            )
+        ).all():
+            data = self._cancel_at_stripe(sub.id)
+            for key, value in subscription_fields(data).items():
+                setattr(sub, key, value)
+            sub.synced_at = utcnow()
+        self.session.flush()
+
+    def _cancel_at_stripe(self, subscription_id: str) -> dict[str, Any]:
+        return self._stripe(  # type: ignore[no-any-return]
+            lambda: self.gateway.cancel_subscription(subscription_id)
+        )
+
+    def export(self, account: Account) -> dict[str, Any]:
+        """The reader's billing data for the export: subscriptions, and invoices if Stripe
+        answers."""
+        subs = self.session.scalars(
+            select(Subscription).where(Subscription.account_id == account.id)
+        ).all()
+        try:
+            invoices: list[dict[str, Any]] | str = self.invoices(account)
+        except PaywallError:
+            invoices = "Stripe was unavailable; download them from your account page."
+        customer = self.session.get(Customer, account.id)
+        return {
+            "billing_customer": customer.stripe_customer_id if customer else None,
+            "subscriptions": [
+                {
+                    "id": s.id,
+                    "plan": getattr(self._plan(s.price_id), "lookup_key", None),
+                    "status": s.status,
+                    "created_at": _iso(s.created_at),
+                    "current_period_end": _iso(s.current_period_end),
+                    "cancel_at_period_end": s.cancel_at_period_end,
+                    "ended_at": _iso(s.ended_at),
+                }
+                for s in subs
+            ],
+            "invoices": invoices,
         }
 
     # -- checkout and portal -------------------------------------------------------------------
@@ -319,7 +501,12 @@ class BillingService:
         session = self._stripe(lambda: self.gateway.create_checkout_session(params, key))
         return str(session["url"])
 
-    def portal(self, account: Account, return_url: str | None = None) -> str:
+    def portal(
+        self,
+        account: Account,
+        return_url: str | None = None,
+        flow_data: dict[str, Any] | None = None,
+    ) -> str:
         customer = self.session.get(Customer, account.id)
         if customer is None or customer.deleted_at is not None:
             raise NotFound(
@@ -327,10 +514,39 @@ class BillingService:
             )
         portal = self._stripe(
             lambda: self.gateway.create_portal_session(
-                customer.stripe_customer_id, return_url or self.settings.public_url + "/"
+                customer.stripe_customer_id,
+                return_url or self.settings.public_url + "/",
+                flow_data,
             )
         )
         return str(portal["url"])
+
+    def portal_for_change(self, account: Account, lookup_key: str, return_url: str) -> str:
+        """The portal's confirm page for switching to ``lookup_key`` (the reader has seen
+        what it will do on our plans page), returning to ``return_url`` afterwards."""
+        plan = self._stripe(lambda: self.plan_by_lookup_key(lookup_key))
+        sub = self.current_subscription(account.id)
+        if sub is None or sub.status not in LIVE_STATUSES:
+            raise Conflict("You have no subscription to change.", code="no_subscription")
+        data = self._stripe(lambda: self.gateway.retrieve_subscription(sub.id))
+        item = ((data.get("items") or {}).get("data") or [{}])[0]
+        flow = {
+            "type": "subscription_update_confirm",
+            "subscription_update_confirm": {
+                "subscription": sub.id,
+                "items": [{"id": item.get("id"), "price": plan.price_id, "quantity": 1}],
+            },
+            "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
+        }
+        return self.portal(account, return_url, flow)
+
+    def portal_for_payment_method(self, account: Account, return_url: str) -> str:
+        """The portal's page for updating the card (the failed-payment email links here)."""
+        flow = {
+            "type": "payment_method_update",
+            "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
+        }
+        return self.portal(account, return_url, flow)
 
     def complete_checkout(self, account: Account, session_id: str) -> Subscription | None:
         """After the redirect back from Checkout: ask Stripe (never trust the redirect) whether
@@ -378,6 +594,7 @@ class BillingService:
         account = self.devices.lock_account(account_id)
         now = utcnow()
         sub = self.session.get(Subscription, data["id"])
+        before = None if sub is None else (sub.price_id, sub.status, sub.cancel_at_period_end)
         if sub is None:
             sub = Subscription(id=data["id"], account_id=account_id, created_at=now, **fields)
             self.session.add(sub)
@@ -393,8 +610,50 @@ class BillingService:
         sub.synced_at = now
         self.plan_by_price(sub.price_id)
         self.session.flush()
-        self.devices.enforce_cap(account)
+        victims = self.devices.enforce_cap(account)
+        self._tell_reader(account, sub, before, [v.device_name for v in victims])
         return sub
+
+    def _tell_reader(
+        self,
+        account: Account,
+        sub: Subscription,
+        before: tuple[str | None, str, bool] | None,
+        signed_out: list[str],
+    ) -> None:
+        """Email what a change in Stripe did: plan switched, devices signed out, canceled,
+        ended. Only changes against our last copy count, so a re-delivered event sends
+        nothing twice."""
+        plan = self._plan(sub.price_id)
+        name = plan.name if plan else "premium"
+        base = self.settings.public_url
+        stamp = f"{sub.id}:{int(utcnow().timestamp())}"
+        if signed_out:
+            limit = self.cap_for(account)
+            mail = emails.devices_signed_out(signed_out, name, limit, base + "/devices")
+            self._send(account, mail, f"evicted:{stamp}:{len(signed_out)}")
+        if before is None:
+            return
+        old_price, old_status, old_cancel = before
+        if old_price != sub.price_id and sub.status in LIVE_STATUSES and plan is not None:
+            old_plan = self._plan(old_price)
+            mail = emails.plan_changed(
+                old_plan.name if old_plan else "your old plan",
+                plan.name,
+                wording.price_text(plan),
+                base + "/",
+            )
+            self._send(account, mail, f"plan_changed:{stamp}:{sub.price_id}")
+        if sub.cancel_at_period_end and not old_cancel and sub.status in LIVE_STATUSES:
+            ends = sub.cancel_at or sub.current_period_end
+            self._send(account, emails.cancellation(name, ends, base + "/"), f"cancel:{stamp}")
+        if old_status in LIVE_STATUSES and sub.status in ENDED_STATUSES:
+            self._send(account, emails.ended(name, utcnow(), base + "/plans"), f"ended:{sub.id}")
+
+    def _send(self, account: Account, mail: emails.Email, dedupe_key: str) -> None:
+        if account.deleted_at is not None:
+            return  # erased: there is no address to write to
+        self.outbox.enqueue(to=account.email, dedupe_key=dedupe_key, **mail._asdict())
 
     def revoke_for_charge(self, charge: dict[str, Any], reason: str) -> Subscription | None:
         """A full refund or a dispute of the invoice that paid for the current period ends

@@ -13,6 +13,9 @@ from flask_smorest import Blueprint
 from paywall.billing.gateway import SignatureInvalid, StripeGateway
 from paywall.billing.schemas import (
     CheckoutRequestSchema,
+    InvoiceListSchema,
+    PlanChangeQuerySchema,
+    PlanChangeSchema,
     PlanListSchema,
     PortalRequestSchema,
     UrlSchema,
@@ -28,29 +31,37 @@ log = logging.getLogger(__name__)
 blp = Blueprint("billing", __name__, url_prefix="/api/v1", description="Plans and billing")
 
 
-def plan_view(plan: Any, default_max_devices: int) -> dict[str, Any]:
-    return {
-        "lookup_key": plan.lookup_key,
-        "name": plan.name,
-        "amount": plan.amount,
-        "currency": plan.currency,
-        "interval": plan.interval,
-        "interval_count": plan.interval_count,
-        "entitlements": list(plan.features),
-        "max_devices": plan.max_devices or default_max_devices,
-    }
-
-
 @blp.route("/plans", methods=["GET"])
 @blp.response(200, PlanListSchema)
 @api_errors(blp, 503)
 def list_plans() -> dict[str, Any]:
-    """The premium plans: Stripe prices with a lookup_key, cached locally."""
-    billing = billing_service()
-    plans = billing._stripe(billing.plans)
+    """The plans compared: price in words, devices, features, the reader's current plan."""
+    reader = current_user if current_user.is_authenticated else None
+    plans = billing_service().compare_plans_or_unavailable(reader)
     db.session.commit()
-    default = current_app.config["MAX_DEVICES"]
-    return {"plans": [plan_view(p, default) for p in plans]}
+    return {"plans": plans}
+
+
+@blp.route("/plans/change-preview", methods=["GET"])
+@login_required
+@blp.arguments(PlanChangeQuerySchema, location="query")
+@blp.response(200, PlanChangeSchema)
+@api_errors(blp, 401, 404, 409, 422, 503)
+def plan_change_preview(query: dict[str, str]) -> dict[str, Any]:
+    """What switching to ``plan`` would do: which devices sign out, which features stop."""
+    preview = billing_service().describe_change(current_user, query["plan"])
+    db.session.commit()
+    return preview
+
+
+@blp.route("/billing/invoices", methods=["GET"])
+@login_required
+@blp.response(200, InvoiceListSchema)
+@api_errors(blp, 401, 502, 503)
+def list_invoices() -> dict[str, Any]:
+    """The reader's invoices, read from Stripe: number, date, amount, status, and Stripe's
+    hosted invoice page and PDF."""
+    return {"invoices": billing_service().invoices(current_user)}
 
 
 @blp.route("/billing/checkout", methods=["POST"])

@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from paywall.billing.models import StripeEvent
-from paywall.billing.services import BillingService, _id
+from paywall.accounts.models import Account
+from paywall.billing import emails, wording
+from paywall.billing.models import StripeEvent, Subscription
+from paywall.billing.services import BillingService, _id, from_unix
 from paywall.clock import utcnow
 from paywall.types import DbSession
 
@@ -52,7 +54,8 @@ class WebhookService:
             "customer.subscription.deleted": self._subscription_changed,
             "customer.subscription.paused": self._subscription_changed,
             "customer.subscription.resumed": self._subscription_changed,
-            "customer.subscription.trial_will_end": self._subscription_changed,
+            "customer.subscription.trial_will_end": self._trial_will_end,
+            "invoice.upcoming": self._invoice_upcoming,
             "invoice.paid": self._invoice_paid,
             "invoice.payment_succeeded": self._invoice_changed,
             "invoice.payment_failed": self._invoice_payment_failed,
@@ -148,33 +151,25 @@ class WebhookService:
 
     def _invoice_paid(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
         self._invoice_changed(event, invoice)
-        account_id = self.billing.owner_of_customer(_id(invoice.get("customer")))
-        if account_id:
-            amount = (invoice.get("amount_paid") or 0) / 100
-            currency = str(invoice.get("currency", "")).upper()
-            self.billing.notify(
-                account_id,
-                "payment_received",
-                "Thank you: payment received",
-                f"We received your payment of {amount:.2f} {currency}"
-                f" (invoice {invoice.get('number') or invoice.get('id')}). Enjoy your reading.",
-                dedupe_key=f"invoice.paid:{invoice.get('id')}",
+        account = self._owner(invoice)
+        if account is not None:
+            mail = emails.payment_received(
+                wording.money(invoice.get("amount_paid") or 0, str(invoice.get("currency", ""))),
+                str(invoice.get("number") or invoice.get("id")),
+                invoice.get("hosted_invoice_url"),
             )
+            self.billing._send(account, mail, f"invoice.paid:{invoice.get('id')}")
 
     def _invoice_payment_failed(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
         self._invoice_changed(event, invoice)
-        account_id = self.billing.owner_of_customer(_id(invoice.get("customer")))
-        if account_id:
-            self.billing.notify(
-                account_id,
-                "payment_failed",
-                "Your payment failed",
-                "We could not charge your card for your subscription. Update your payment "
-                f"method in the billing portal: {self.billing.settings.public_url}/\n"
-                "You keep access for a few days while Stripe retries.",
-                dedupe_key=f"invoice.payment_failed:{invoice.get('id')}:"
-                f"{invoice.get('attempt_count')}",
+        account = self._owner(invoice)
+        if account is not None:
+            settings = self.billing.settings
+            mail = emails.payment_failed(
+                settings.public_url + "/billing/payment-method", settings.grace.days
             )
+            key = f"invoice.payment_failed:{invoice.get('id')}:{invoice.get('attempt_count')}"
+            self.billing._send(account, mail, key)
 
     def _invoice_action_required(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
         self._invoice_changed(event, invoice)
@@ -188,6 +183,45 @@ class WebhookService:
                 f"Your bank asks you to confirm this payment. Open: {link}",
                 dedupe_key=f"invoice.payment_action_required:{invoice.get('id')}",
             )
+
+    def _trial_will_end(self, event: dict[str, Any], sub: dict[str, Any]) -> None:
+        self._subscription_changed(event, sub)
+        account = self._owner(sub)
+        row = self.session.get(Subscription, sub.get("id"))
+        if account is None or row is None:
+            return
+        plan = self.billing.plan_by_price(row.price_id)
+        mail = emails.trial_ending(
+            plan.name if plan else "premium",
+            from_unix(sub.get("trial_end")) or row.current_period_end,
+            wording.price_text(plan) if plan else "the plan's price",
+            self.billing.settings.public_url + "/",
+        )
+        self.billing._send(account, mail, f"trial_will_end:{event['id']}")
+
+    def _invoice_upcoming(self, event: dict[str, Any], invoice: dict[str, Any]) -> None:
+        """Stripe sends it days before each renewal; only a yearly renewal merits an email
+        (a monthly reader would get one every month)."""
+        account = self._owner(invoice)
+        sub_id = invoice_subscription(invoice)
+        if account is None or not sub_id:
+            return
+        row = self.billing.sync_subscription(sub_id)
+        plan = self.billing.plan_by_price(row.price_id) if row else None
+        if row is None or plan is None or plan.interval != "year" or row.cancel_at_period_end:
+            return
+        when = from_unix(invoice.get("next_payment_attempt")) or row.current_period_end
+        mail = emails.renewal_coming(
+            plan.name,
+            when,
+            wording.money(invoice.get("amount_due") or plan.amount, plan.currency),
+            self.billing.settings.public_url + "/",
+        )
+        self.billing._send(account, mail, f"invoice.upcoming:{sub_id}:{_iso_day(when)}")
+
+    def _owner(self, obj: dict[str, Any]) -> Account | None:
+        account_id = self.billing.owner_of_customer(_id(obj.get("customer")))
+        return self.session.get(Account, account_id) if account_id else None
 
     def _charge_refunded(self, _event: dict[str, Any], charge: dict[str, Any]) -> None:
         if self.billing.owner_of_customer(_id(charge.get("customer"))) is None:
@@ -212,9 +246,6 @@ class WebhookService:
 
     def _enforce_caps(self) -> None:
         """A plan's max_devices may have gone down: evict overflow devices of its readers."""
-        from paywall.accounts.models import Account
-        from paywall.billing.models import Subscription
-
         account_ids = self.session.scalars(
             select(Subscription.account_id)
             .where(Subscription.status.in_(("active", "trialing", "past_due")))
@@ -268,3 +299,7 @@ def replay(
         results.append((row.id, row.status))
     session.flush()
     return results
+
+
+def _iso_day(value: Any) -> str:
+    return value.date().isoformat() if value else "-"

@@ -57,7 +57,9 @@ def init_app(app: Flask) -> None:
         error = g.get("auth_error")
         if wants_json():
             raise error or Unauthorized()
-        return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+        # A device that was signed out is told why on the login page.
+        reason = error.extra.get("reason") if error is not None else None
+        return redirect(url_for("pages.login", next=request.full_path.rstrip("?"), reason=reason))
 
     @app.before_request
     def check_api_origin() -> None:

@@ -16,6 +16,8 @@ from paywall.types import UTCDateTime
 EVICTED = "evicted"  # replaced at the device limit, or the plan's cap went down
 REVOKED = "revoked"  # signed out from another device, or by a password reset
 SIGNED_OUT = "signed_out"  # logged out on this device
+PASSWORD_CHANGED = "password_changed"  # noqa: S105 - the password was changed or reset
+ACCOUNT_DELETED = "account_deleted"
 
 
 class DeviceSession(db.Model):  # type: ignore[name-defined,misc]

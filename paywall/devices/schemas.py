@@ -39,3 +39,9 @@ class DeviceLimitSchema(ma.Schema):
     error = ma.fields.Dict(required=True)
     devices = ma.fields.List(ma.fields.Nested(DeviceSessionSchema), required=True)
     limit = ma.fields.Integer(required=True)
+
+
+class SignedOutSchema(ma.Schema):
+    signed_out = ma.fields.Integer(
+        required=True, metadata={"description": "How many other devices were signed out"}
+    )

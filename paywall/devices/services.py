@@ -19,7 +19,14 @@ from sqlalchemy import delete, or_, select, update
 
 from paywall.accounts.models import Account
 from paywall.clock import utcnow
-from paywall.devices.models import EVICTED, REVOKED, SIGNED_OUT, DeviceSession
+from paywall.devices.models import (
+    ACCOUNT_DELETED,
+    EVICTED,
+    PASSWORD_CHANGED,
+    REVOKED,
+    SIGNED_OUT,
+    DeviceSession,
+)
 from paywall.errors import NotFound, PaywallError
 from paywall.types import DbSession
 
@@ -87,6 +94,7 @@ class DeviceService:
         self.session = session
         self.policy = policy
         self.cap_for = cap_for or (lambda _account: policy.max_devices)
+        self.evicted: list[DeviceSession] = []  # signed out by logins in this request
 
     # -- reading ---------------------------------------------------------------------------
     def _active_clause(self, now: datetime) -> Any:
@@ -119,7 +127,9 @@ class DeviceService:
         now = utcnow()
         code = end_code(found, now, self.policy)
         if code is not None:
-            raise SessionEnded(_END_MESSAGES[code], code=code)
+            reason = found.end_reason or ("expired" if code == "session_expired" else None)
+            message = _REASON_MESSAGES.get(reason or "", _END_MESSAGES[code])
+            raise SessionEnded(message, code=code, extra={"reason": reason})
         if now - found.last_seen_at >= self.policy.touch_interval:
             # Conditional update: concurrent requests of one device write once.
             self.session.execute(
@@ -169,6 +179,7 @@ class DeviceService:
                     extra={"devices": [describe(s) for s in active]},
                 )
             self._end(target, EVICTED)
+            self.evicted.append(target)
             active.remove(target)
         overflow = len(active) - cap + 1
         if overflow > 0:
@@ -178,6 +189,7 @@ class DeviceService:
                 )
             for victim in lru_first(active)[:overflow]:
                 self._end(victim, EVICTED)
+                self.evicted.append(victim)
         raw = secrets.token_urlsafe(TOKEN_BYTES)
         now = utcnow()
         device = DeviceSession(
@@ -223,6 +235,23 @@ class DeviceService:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    def is_new_device(self, device: DeviceSession) -> bool:
+        """True when the account has signed in before, but never from this browser and
+        device name (the reader is told, ASVS 6.3.7)."""
+        earlier = self.session.scalars(
+            select(DeviceSession).where(
+                DeviceSession.account_id == device.account_id, DeviceSession.id != device.id
+            )
+        ).all()
+        return bool(earlier) and not any(
+            (s.user_agent, s.device_name) == (device.user_agent, device.device_name)
+            for s in earlier
+        )
+
+    def sign_out_others(self, account_id: str, current_id: str) -> int:
+        """ "Sign out everywhere else": every session but this one; returns how many."""
+        return self.end_all(account_id, REVOKED, keep_session_id=current_id)
+
     def enforce_cap(self, account: Account) -> list[DeviceSession]:
         """After the cap went down (a plan change), evict the least recently used overflow."""
         self.lock_account(account.id)
@@ -255,6 +284,16 @@ class DeviceService:
         device.end_reason = reason
         self.session.flush()
 
+
+#: Why a device was signed out, in the words the device is shown (the code stays one of three).
+_REASON_MESSAGES = {
+    EVICTED: "This device was signed out because another device signed in at the account's "
+    "device limit, or the plan now allows fewer devices.",
+    REVOKED: "This device was signed out from another device.",
+    PASSWORD_CHANGED: "This device was signed out because the account's password was changed.",
+    ACCOUNT_DELETED: "This device was signed out because the account was deleted.",
+    "expired": "This session expired after a long time without use. Sign in again.",
+}
 
 _END_MESSAGES = {
     "session_evicted": "This device was signed out because another device signed in "

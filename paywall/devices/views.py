@@ -10,7 +10,9 @@ from flask_smorest import Blueprint
 from werkzeug.wrappers import Response
 
 from paywall import ratelimits
+from paywall.accounts.models import Account
 from paywall.accounts.services import account_service
+from paywall.devices import emails
 from paywall.devices.auth import current_device
 from paywall.devices.models import DeviceSession
 from paywall.devices.schemas import (
@@ -18,9 +20,11 @@ from paywall.devices.schemas import (
     LoginSchema,
     NewSessionSchema,
     SessionListSchema,
+    SignedOutSchema,
 )
 from paywall.devices.services import describe, device_service
 from paywall.extensions import db
+from paywall.outbox.services import Outbox
 from paywall.schemas import api_errors
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/v1", description="Device sessions")
@@ -61,8 +65,23 @@ def log_in(body: dict[str, Any]) -> tuple[DeviceSession, str]:
         user_agent=request.headers.get("User-Agent", ""),
         replace_session_id=body.get("replace_session_id"),
     )
+    tell_about_sign_in(account, device)
     db.session.commit()
     return device, raw
+
+
+def tell_about_sign_in(account: Account, device: DeviceSession) -> None:
+    """Email the reader about a sign-in from a new device, and about any device it pushed
+    out at the limit."""
+    devices = device_service()
+    outbox = Outbox(db.session)
+    link = current_app.config["PUBLIC_URL"].rstrip("/") + "/devices"
+    for victim in devices.evicted:
+        mail = emails.device_evicted(victim.device_name, device.device_name, link)
+        outbox.enqueue(to=account.email, dedupe_key=f"evicted:{victim.id}", **mail._asdict())
+    if devices.is_new_device(device):
+        mail = emails.new_device(device.device_name, device.created_at, link)
+        outbox.enqueue(to=account.email, dedupe_key=f"new_device:{device.id}", **mail._asdict())
 
 
 @blp.route("/sessions", methods=["POST"])
@@ -98,6 +117,17 @@ def list_sessions() -> dict[str, Any]:
         ],
         "limit": devices.cap_for(current_user),
     }
+
+
+@blp.route("/sessions", methods=["DELETE"])
+@login_required
+@blp.response(200, SignedOutSchema)
+@api_errors(blp, 401, 403)
+def sign_out_others() -> dict[str, int]:
+    """Sign out every other device (this one stays signed in)."""
+    ended = device_service().sign_out_others(current_user.id, current_device().id)
+    db.session.commit()
+    return {"signed_out": ended}
 
 
 @blp.route("/sessions/current", methods=["DELETE"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Protocol
@@ -60,7 +61,7 @@ class LogTransport:
             extra={
                 "to": message["To"],
                 "subject": message["Subject"],
-                "body": message.get_content(),
+                "body": (message.get_body(("plain",)) or message).get_content(),
             },
         )
 
@@ -98,9 +99,16 @@ class Outbox:
         defer(SEND_EMAIL, email.id, session=self.session)
 
 
-def send_one(session: DbSession, email_id: int, transport: Transport, sender: str) -> bool:
+def send_one(
+    session: DbSession,
+    email_id: int,
+    transport: Transport,
+    sender: str,
+    html: Callable[[str, str], str] | None = None,
+) -> bool:
     """Send one queued email unless it already went; returns whether it went now. A transport
-    error propagates after the attempt is counted on this email (the caller commits)."""
+    error propagates after the attempt is counted on this email (the caller commits).
+    ``html(subject, body)``, if given, renders the HTML alternative of the plain text."""
     email = session.get(OutboxEmail, email_id)
     if email is None or email.sent_at is not None:
         return False
@@ -112,6 +120,11 @@ def send_one(session: DbSession, email_id: int, transport: Transport, sender: st
     # One Message-ID per email, so a receiving server can drop a resend it already has.
     message["Message-ID"] = make_msgid(idstring=f"outbox-{email.id}")
     message.set_content(email.body)
+    if html is not None:
+        try:
+            message.add_alternative(html(email.subject, email.body), subtype="html")
+        except Exception:  # noqa: BLE001 - a broken template must not hold the mail back
+            log.exception("email html part failed; sending plain text only")
     try:
         transport.send(message)
     except (OSError, smtplib.SMTPException) as exc:

@@ -7,6 +7,7 @@ import smtplib
 
 from flask import current_app
 
+from paywall.brand import html_email
 from paywall.extensions import db
 from paywall.outbox.services import SEND_EMAIL, send_one, transport_for
 from paywall.queue import AppTask, RetryLater, task
@@ -25,7 +26,11 @@ def send_email(email_id: int) -> bool:
     after the next wait in ``MAIL_RETRY_SCHEDULE``."""
     try:
         return send_one(
-            db.session, email_id, transport_for(current_app), current_app.config["MAIL_FROM"]
+            db.session,
+            email_id,
+            transport_for(current_app),
+            current_app.config["MAIL_FROM"],
+            html=html_email,
         )
     except (OSError, smtplib.SMTPException) as exc:
         log.warning("email not sent, will retry", extra={"email_id": email_id})

@@ -32,6 +32,7 @@ def test_safe_production_config_starts() -> None:
         ({"STRIPE_WEBHOOK_SECRET": []}, "PAYWALL_STRIPE_WEBHOOK_SECRET"),
         ({"DEVICE_POLICY": "random"}, "PAYWALL_DEVICE_POLICY"),
         ({"MAX_DEVICES": 0}, "PAYWALL_MAX_DEVICES"),
+        ({"PUBLISHER_API_KEYS": ["short"]}, "PAYWALL_PUBLISHER_API_KEYS"),
     ],
 )
 def test_unsafe_config_is_refused_naming_the_setting(change: dict, setting: str) -> None:
