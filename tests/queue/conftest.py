@@ -99,7 +99,13 @@ def broker_url(database_url: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app_config(broker_url: str, inbox: Inbox) -> dict[str, Any]:
+def mail_schedule() -> list[float]:
+    """Seconds between attempts at one email; a test may parametrize it."""
+    return [0.5] * 60
+
+
+@pytest.fixture
+def app_config(broker_url: str, inbox: Inbox, mail_schedule: list[float]) -> dict[str, Any]:
     return {
         "CELERY_TASK_ALWAYS_EAGER": False,
         "CELERY_BROKER_URL": broker_url,
@@ -107,7 +113,7 @@ def app_config(broker_url: str, inbox: Inbox) -> dict[str, Any]:
         "CELERY_TASK_DEFAULT_QUEUE": "paywall-test-" + uuid.uuid4().hex[:10],
         "QUEUE_VISIBILITY_TIMEOUT": 5,
         "SMTP_URL": f"smtp://127.0.0.1:{inbox.port}",
-        "MAIL_RETRY_SCHEDULE": [0.5] * 60,
+        "MAIL_RETRY_SCHEDULE": mail_schedule,
         "QUEUE_SWEEP_INTERVAL": 1,
         "QUEUE_REDELIVER_AFTER": 3,
     }
