@@ -118,6 +118,9 @@ class Context:
         self.sanity: list[str] = []  # harness problems (the smoke run fails on any)
         self.secret_key = secrets.token_hex(32)
         self.entitlement_key = secrets.token_hex(32)
+        from paywall.notifications.push import new_vapid_pem
+
+        self.vapid_key = new_vapid_pem()  # per run, like the other keys
         self.stripe_key = "sk_test_bench_" + secrets.token_hex(12)
         self.webhook_secret = "whsec_bench_" + secrets.token_hex(16)
         self.smtp_port = free_port()  # nothing listens: emails are only logged as failed
@@ -162,6 +165,7 @@ class Context:
                 "PAYWALL_DATABASE_URL": db_url,
                 "PAYWALL_SECRET_KEY": self.secret_key,
                 "PAYWALL_ENTITLEMENT_KEYS": self.entitlement_key,
+                "PAYWALL_VAPID_PRIVATE_KEY": self.vapid_key,
                 "PAYWALL_STRIPE_API_KEY": self.stripe_key,
                 "PAYWALL_STRIPE_WEBHOOK_SECRET": self.webhook_secret,
                 "PAYWALL_STRIPE_API_BASE": self.standin.url,

@@ -66,10 +66,12 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_API_BASE": None,  # e.g. http://127.0.0.1:12111 for the local stand-in
     "STRIPE_TIMEOUT": 20,
     "STRIPE_MAX_NETWORK_RETRIES": 2,
+    "STRIPE_API_VERSION": None,  # None: the version the code is written for (gateway.API_VERSION)
     "PLANS_CACHE_TTL": 3600,
     "PAST_DUE_GRACE_DAYS": 7,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
+    "ORPHAN_EVENT_TTL_DAYS": 30,  # orphaned webhook events reconcile still tries to apply
     # The reader's side: the publisher's brand on every page and email, features in words.
     "BRAND_NAME": "The Daily Paywall",
     "BRAND_LOGO_URL": None,  # an image URL shown in the header instead of the name
@@ -84,6 +86,24 @@ DEFAULTS: dict[str, Any] = {
     "ENTITLEMENT_TTL": 300,
     # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
     "PUBLISHER_API_KEYS": [],
+    # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
+    "VAPID_PRIVATE_KEY": None,  # PEM or base64url; demo generates instance/vapid_private_key.pem
+    "VAPID_SUBJECT": "mailto:newsroom@paywall.invalid",  # RFC 8292 "sub": mailto: or https:
+    # Origins the service may POST pushes to; "https://*.x" matches any subdomain of x.
+    "PUSH_ALLOWED_ORIGINS": [
+        "https://fcm.googleapis.com",
+        "https://updates.push.services.mozilla.com",
+        "https://web.push.apple.com",
+        "https://*.notify.windows.com",
+    ],
+    "NOTIFICATION_TOPICS": ["world", "politics", "business", "technology", "culture", "sport"],
+    "PUSH_TTL": 86400,  # seconds a push service keeps an undelivered message
+    "PUSH_TIMEOUT": 10,
+    "PUSH_MAX_ATTEMPTS": 5,  # per message: 429, 5xx and timeouts are retried, then failed
+    "PUSH_RETRY_BACKOFF": 30,  # seconds before the first retry; doubles, Retry-After wins
+    "NOTIFICATION_BATCH_SIZE": 500,
+    "NOTIFICATION_CLAIM_LEASE": 300,  # seconds before a dead worker's claimed messages go again
+    "NOTIFICATION_START_AFTER_RESPONSE": True,  # start a story's fan-out once it is recorded
     # Flask / cookies
     "SESSION_COOKIE_NAME": "paywall_form",  # Flask's own session: CSRF tokens, flashes
     "SESSION_COOKIE_HTTPONLY": True,
@@ -113,6 +133,8 @@ LIST_SETTINGS = (
     "ENTITLEMENT_KEYS",
     "TRUSTED_ORIGINS",
     "PUBLISHER_API_KEYS",
+    "PUSH_ALLOWED_ORIGINS",
+    "NOTIFICATION_TOPICS",
 )
 
 
@@ -180,6 +202,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_STRIPE_API_KEY is not set")
     if not cfg.get("SMTP_URL"):
         raise ConfigError("PAYWALL_SMTP_URL is not set")
+    if not cfg.get("VAPID_PRIVATE_KEY"):
+        raise ConfigError("PAYWALL_VAPID_PRIVATE_KEY is not set (see README: notifications)")
 
 
 def _contrast_with_white(color: str) -> float:

@@ -33,7 +33,6 @@ ROUTES: list[Route] = [
     *routes_payments.routes,
 ]
 ALL_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
-REPLAYABLE = (200, 402)
 
 
 def _json(body: dict[str, Any]) -> bytes:
@@ -90,6 +89,7 @@ class Gateway:
             idempotency_key=idempotency_key,
             request_id=new_id("req_", 14),
             time=time.time(),
+            stripe_version=request.headers.get("Stripe-Version"),
         )
         with self.store.lock:
             self.store.requests.append(record)
@@ -125,6 +125,9 @@ class Gateway:
         auth_error = self._check_auth()
         if auth_error is not None:
             return self._error(auth_error), lose_for
+        version_error = self._check_version(record.stripe_version)
+        if version_error is not None:
+            return self._error(version_error), lose_for
         if route is None:
             return self._error(
                 StripeError(
@@ -147,8 +150,11 @@ class Gateway:
                         return self._error(self._idempotency_mismatch(key)), lose_for
                     record.replayed = True
                     return self._response(stored.status, stored.body), lose_for
-            status, body = self._run(route, pairs, kwargs)
-            if key and status in REPLAYABLE:
+            status, body, executed = self._run(route, pairs, kwargs)
+            # Like Stripe: once execution began, every answer (success, card error, 500) is
+            # what the key returns from now on; a request refused by validation is not.
+            # https://docs.stripe.com/api/idempotent_requests
+            if key and executed:
                 self.store.idempotency[key] = StoredResponse(
                     fingerprint, status, body, self.store.now()
                 )
@@ -156,21 +162,28 @@ class Gateway:
 
     def _run(
         self, route: Route, pairs: Iterable[tuple[str, str]], kwargs: dict[str, str]
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, bool]:
+        """(status, body, whether the handler began executing)."""
         try:
             params = parse_form(pairs)
+        except StripeError as error:
+            return error.status, _json(error.to_dict()), False
+        try:
             expand_paths = params.pop("expand", None)
             if request.method == "GET":
                 result = route.handler(self.store, params, **kwargs)
             else:
                 with self.store.transaction():
                     result = route.handler(self.store, params, **kwargs)
-            return 200, _json(expand(self.store, result, expand_paths))
+            return 200, _json(expand(self.store, result, expand_paths)), True
         except StripeError as error:
-            return error.status, _json(error.to_dict())
+            # A refused request (bad or unknown parameters, a missing object) changed
+            # nothing and is not recorded; a card error or anything later is.
+            return error.status, _json(error.to_dict()), error.type != "invalid_request_error"
         except Exception as exc:  # a stand-in bug: answer like Stripe's 500, keep serving
             log.exception("unhandled error in %s", route.handler.__name__)
-            return 500, _json(api_error(500, f"Stand-in internal error: {exc!r}").to_dict())
+            body = _json(api_error(500, f"Stand-in internal error: {exc!r}").to_dict())
+            return 500, body, True
 
     # -- pieces ------------------------------------------------------------------------------
     def _check_auth(self) -> StripeError | None:
@@ -194,6 +207,20 @@ class Gateway:
         if key != self.api_key:
             return StripeError(f"Invalid API Key provided: {_mask(key)}", status=401)
         return None
+
+    def _check_version(self, requested: str | None) -> StripeError | None:
+        """Only the pinned version's major is spoken; see ``store.API_VERSION``."""
+        if requested is None or requested == self.store.api_version:
+            return None
+        major = self.store.api_version.rsplit(".", 1)[-1]
+        if requested.rsplit(".", 1)[-1] == major and "." in requested:
+            return None
+        return StripeError(
+            f"Invalid Stripe API version: {requested}. The stand-in only answers in "
+            f"{self.store.api_version} (and other {major} releases, with the same shapes).",
+            code="api_version_unsupported",
+            param="Stripe-Version",
+        )
 
     @staticmethod
     def _idempotency_mismatch(key: str) -> StripeError:

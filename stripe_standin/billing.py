@@ -666,6 +666,50 @@ def dispute_charge(
         return dispute
 
 
+def close_dispute(store: Store, dispute: dict[str, Any], status: str) -> dict[str, Any]:
+    """The issuer decides: ``won`` (``charge.dispute.closed``, then the withdrawn funds come
+    back: ``charge.dispute.funds_reinstated``) or ``lost`` (``charge.dispute.closed``)."""
+    if status not in ("won", "lost"):
+        raise invalid("status must be 'won' or 'lost'.", "status")
+    with store.lock:
+        if dispute["status"] in ("won", "lost"):
+            raise invalid(f"Dispute {dispute['id']} is already closed.")
+        before = present(store, dispute)
+        dispute["status"] = status
+        dispute["is_charge_refundable"] = False
+        emit(store, "charge.dispute.closed", dispute, before)
+        if status == "won":
+            emit(store, "charge.dispute.funds_reinstated", dispute)
+        return dispute
+
+
+def fail_refund(store: Store, refund: dict[str, Any], status: str) -> dict[str, Any]:
+    """The refund ``failed`` at the card network or was ``canceled``: the money stays with
+    the merchant, so the charge is no longer refunded by that amount."""
+    if status not in ("failed", "canceled"):
+        raise invalid("status must be 'failed' or 'canceled'.", "status")
+    with store.lock:
+        if refund["status"] in ("failed", "canceled"):
+            raise invalid(f"Refund {refund['id']} has already {refund['status']}.")
+        charge = store.require("charge", refund["charge"])
+        before = present(store, refund)
+        refund["status"] = status
+        if status == "failed":
+            refund["failure_reason"] = "expired_or_canceled_card"
+            refund["failure_balance_transaction"] = new_id("txn_")
+        charge["amount_refunded"] = max(0, charge["amount_refunded"] - refund["amount"])
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        charge["refunds"]["data"] = [
+            copy.deepcopy(refund) if r["id"] == refund["id"] else r
+            for r in charge["refunds"]["data"]
+        ]
+        if status == "failed":
+            emit(store, "refund.failed", refund)
+        emit(store, "refund.updated", refund, before)
+        emit(store, "charge.refund.updated", refund, before)
+        return refund
+
+
 # -- time ------------------------------------------------------------------------------------
 
 

@@ -73,6 +73,8 @@ def get_customer(store: Store, params: dict[str, Any], customer_id: str) -> dict
     customer = store.get("customer", customer_id)
     if customer is None:
         raise no_such("customer", customer_id)
+    if customer_id in store.deleted:  # Stripe answers a deleted customer with its stub
+        return objects.deleted_customer(customer_id)
     return present(store, customer)
 
 

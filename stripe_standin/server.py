@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import stripe
 from flask import Flask, Response, g, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -16,7 +15,7 @@ from . import billing
 from .api import Gateway
 from .pages import create_pages_blueprint
 from .render import present
-from .store import Fault, RequestRecord, Store
+from .store import API_VERSION, Fault, RequestRecord, Store
 from .testing import create_testing_blueprint, parse_fault
 from .webhooks import Delivery, WebhookDispatcher, sign
 
@@ -55,7 +54,7 @@ class StandIn:
         self.host = host
         self.port = port
         self._public_url = public_url
-        self.state = Store(api_version=stripe.api_version)
+        self.state = Store(api_version=API_VERSION)
         self.dispatcher = WebhookDispatcher(
             self.state,
             webhook_secret,
@@ -290,4 +289,16 @@ class StandIn:
             lambda: billing.dispute_charge(
                 self.state, self.state.require("charge", charge_id), reason, amount
             )
+        )
+
+    def close_dispute(self, dispute_id: str, status: str = "won") -> dict[str, Any]:
+        return self._operate(
+            lambda: billing.close_dispute(
+                self.state, self.state.require("dispute", dispute_id), status
+            )
+        )
+
+    def fail_refund(self, refund_id: str, status: str = "failed") -> dict[str, Any]:
+        return self._operate(
+            lambda: billing.fail_refund(self.state, self.state.require("refund", refund_id), status)
         )

@@ -56,6 +56,11 @@ current_request: ContextVar[tuple[str | None, str | None]] = ContextVar(
 
 IDEMPOTENCY_TTL = 24 * 3600
 
+#: The one API version whose shapes the stand-in returns (the paywall pins the same one).
+#: Requests naming another release of the same major (``*.dahlia``) get these shapes, as
+#: Stripe's monthly releases within a major are additive; any other major is refused.
+API_VERSION = "2026-03-25.dahlia"
+
 
 def new_id(prefix: str, length: int = 24) -> str:
     """A Stripe-looking id: prefix plus a random alphanumeric suffix."""
@@ -116,6 +121,7 @@ class RequestRecord:
     status: int = 0
     replayed: bool = False
     fault: str | None = None
+    stripe_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +134,7 @@ class RequestRecord:
             "status": self.status,
             "replayed": self.replayed,
             "fault": self.fault,
+            "stripe_version": self.stripe_version,
         }
 
 

@@ -114,6 +114,20 @@ def create_testing_blueprint(
             )
         )
 
+    @bp.post("/disputes/<dispute_id>/close")
+    def close_dispute(dispute_id: str) -> Response:
+        status = str(_body().get("status", "won"))
+        return operate(
+            lambda: billing.close_dispute(store, store.require("dispute", dispute_id), status)
+        )
+
+    @bp.post("/refunds/<refund_id>/fail")
+    def fail_refund(refund_id: str) -> Response:
+        status = str(_body().get("status", "failed"))
+        return operate(
+            lambda: billing.fail_refund(store, store.require("refund", refund_id), status)
+        )
+
     # -- clock -------------------------------------------------------------------------------
     @bp.get("/clock")
     def clock() -> Response:

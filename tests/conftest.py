@@ -34,6 +34,16 @@ PG_SCHEMA = "paywall_test_" + uuid.uuid4().hex[:8]
 PASSWORD = "correct horse battery staple"
 
 
+def _vapid_key() -> str:
+    from paywall.notifications.push import new_vapid_pem
+
+    return new_vapid_pem()
+
+
+#: Generated per test run, like every other key the tests use.
+VAPID_KEY = _vapid_key()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -146,6 +156,7 @@ def base_config(database_url: str, smtp_port: int, **overrides: Any) -> dict[str
         "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_hex(32),
         "ENTITLEMENT_KEYS": [secrets.token_hex(32)],
+        "VAPID_PRIVATE_KEY": VAPID_KEY,
         "PUBLIC_URL": "https://paywall.test",
         "SITE_URL": "https://news.test",
         "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",

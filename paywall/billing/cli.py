@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
+from sqlalchemy import select
 from tqdm import tqdm
 
 from paywall.billing.gateway import idempotency_key
+from paywall.billing.models import StripeEvent
 from paywall.billing.services import billing_service
-from paywall.billing.webhooks import replay
+from paywall.billing.webhooks import (
+    EXPIRED,
+    FAILED,
+    IGNORED,
+    ORPHANED,
+    PROCESSED,
+    REJECTED,
+    replay,
+    replay_orphans,
+)
 from paywall.extensions import db
+
+EVENT_STATUSES = [FAILED, ORPHANED, REJECTED, EXPIRED, PROCESSED, IGNORED]
 
 #: The demo catalogue: finance would create the same in the Stripe dashboard.
 DEMO_CATALOGUE: list[dict[str, Any]] = [
@@ -93,14 +107,44 @@ def init_app(app: Flask) -> None:
                 items, desc="customers", unit="customer", disable=len(list(items)) < 20
             )
         )
-        results = replay(db.session, billing, statuses=("orphaned",))
+        ttl = timedelta(days=float(current_app.config["ORPHAN_EVENT_TTL_DAYS"]))
+        results = replay_orphans(db.session, billing, ttl)
         db.session.commit()
         for line in changes:
             click.echo(f"changed  {line}")
         applied = [event_id for event_id, outcome in results if outcome == "processed"]
         for event_id in applied:
             click.echo(f"applied  {event_id}")
-        click.echo(f"{len(changes)} subscription(s) corrected, {len(applied)} event(s) applied")
+        expired = [event_id for event_id, outcome in results if outcome == EXPIRED]
+        for event_id in expired:
+            click.echo(f"expired  {event_id}")
+        click.echo(
+            f"{len(changes)} subscription(s) corrected, {len(applied)} event(s) applied, "
+            f"{len(expired)} orphaned event(s) expired"
+        )
+
+    @billing_cli.command("events")
+    @click.option(
+        "--status",
+        "statuses",
+        multiple=True,
+        default=(REJECTED,),
+        type=click.Choice(EVENT_STATUSES),
+        help="Which stored events to list (default: rejected, the ones never retried).",
+    )
+    def list_events(statuses: tuple[str, ...]) -> None:
+        """List stored webhook events by status, oldest first, with the last error."""
+        rows = db.session.scalars(
+            select(StripeEvent)
+            .where(StripeEvent.status.in_(statuses))
+            .order_by(StripeEvent.received_at)
+        ).all()
+        for row in rows:
+            click.echo(
+                f"{row.id} {row.type} {row.status} received={row.received_at.isoformat()} "
+                f"attempts={row.attempts} {row.error or ''}".rstrip()
+            )
+        click.echo(f"{len(rows)} event(s)")
 
     @billing_cli.command("replay-events")
     @click.option(
@@ -108,7 +152,7 @@ def init_app(app: Flask) -> None:
         "statuses",
         multiple=True,
         default=("failed",),
-        type=click.Choice(["failed", "orphaned", "processed", "ignored"]),
+        type=click.Choice(EVENT_STATUSES),
         help="Which stored events to apply again (default: failed).",
     )
     def replay_events(statuses: tuple[str, ...]) -> None:

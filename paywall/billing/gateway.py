@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,12 @@ log = logging.getLogger(__name__)
 #: Tag on every object this service creates, so webhooks can tell ours from the rest.
 OWNER_KEY = "paywall_account_id"
 
+#: The Stripe API version this code is written for (periods on subscription items, invoices
+#: linked through ``parent``, payments through invoice_payments, Checkout ``ui_mode:
+#: hosted_page``). Sent on every request, so an SDK upgrade never changes the shapes we read;
+#: give the webhook endpoint the same version. https://docs.stripe.com/api/versioning
+API_VERSION = "2026-03-25.dahlia"
+
 
 class StripeUnavailable(Exception):
     """Stripe could not be reached or failed on its side; retrying may work."""
@@ -27,13 +34,31 @@ class StripeUnavailable(Exception):
 class StripeRefused(Exception):
     """Stripe refused the request (bad parameters, missing object)."""
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """Asking again cannot succeed: the object is gone or the request is invalid. (401,
+        403 and 409 are not: a key or a lock can change.)"""
+        return self.status in (400, 404)
 
 
 class SignatureInvalid(Exception):
     """A webhook's ``Stripe-Signature`` did not verify against any configured secret."""
+
+
+def _signed_timestamps(header: str) -> list[int]:
+    """The ``t=`` values of a ``Stripe-Signature`` header (unparseable ones are left to the
+    SDK, which refuses them)."""
+    stamps = []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            stamps.append(int(value))
+    return stamps
 
 
 def idempotency_key(*parts: str) -> str:
@@ -49,10 +74,12 @@ class StripeGateway:
         api_base: str | None = None,
         timeout: float = 20,
         max_network_retries: int = 2,
+        api_version: str = API_VERSION,
     ) -> None:
         base = {"api": api_base} if api_base else None
         self.client = stripe.StripeClient(
             api_key,
+            stripe_version=api_version,
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=max_network_retries,
             http_client=stripe.RequestsClient(timeout=timeout),
@@ -136,6 +163,12 @@ class StripeGateway:
     def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
         return self._call(self.client.v1.charges.retrieve, charge_id).to_dict()
 
+    def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self._call(self.client.v1.invoices.retrieve, invoice_id).to_dict()  # type: ignore[no-any-return]
+
+    def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
+        return self._call(self.client.v1.disputes.retrieve, dispute_id).to_dict()  # type: ignore[no-any-return]
+
     def invoice_payment_intents(self, invoice_id: str) -> set[str]:
         """The payment intents that paid ``invoice_id``."""
         page = self._call(self.client.v1.invoice_payments.list, {"invoice": invoice_id})
@@ -156,6 +189,10 @@ class StripeGateway:
         parse. Never parses an unverified payload."""
         if not header or not secrets:
             raise SignatureInvalid("missing Stripe-Signature header or webhook secret")
+        # The SDK only refuses timestamps too far in the past; one far in the future would
+        # make a captured delivery replayable for as long as it is ahead.
+        if any(t > time.time() + tolerance for t in _signed_timestamps(header)):
+            raise SignatureInvalid("signature timestamp is in the future")
         try:
             payload.decode("utf-8")  # the SDK decodes it and would raise on other bytes
         except UnicodeDecodeError as exc:
@@ -191,4 +228,6 @@ class StripeGateway:
         except stripe.StripeError as exc:
             if getattr(exc, "http_status", None) and exc.http_status >= 500:  # type: ignore[operator]
                 raise StripeUnavailable(str(exc)) from exc
-            raise StripeRefused(str(exc.user_message or exc), getattr(exc, "code", None)) from exc
+            raise StripeRefused(
+                str(exc.user_message or exc), getattr(exc, "code", None), exc.http_status
+            ) from exc

@@ -83,6 +83,7 @@ class StripeEvent(db.Model):  # type: ignore[name-defined,misc]
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[str] = mapped_column(Text)
     # processed | ignored (unknown type) | orphaned (not ours yet) | failed (will be retried)
+    # | rejected (Stripe refused a re-fetch for good) | expired (orphaned past its TTL)
     status: Mapped[str] = mapped_column(String(20))
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     error: Mapped[str | None] = mapped_column(String(1000))

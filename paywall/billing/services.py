@@ -3,6 +3,7 @@ from Stripe, refunds and disputes, reconcile. Flushes; the request (or CLI comma
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from paywall.billing.access import (
     access_from_subscription,
 )
 from paywall.billing.gateway import (
+    API_VERSION,
     OWNER_KEY,
     StripeGateway,
     StripeRefused,
@@ -484,8 +486,6 @@ class BillingService:
                 code="subscription_exists",
             )
         customer = self.ensure_customer(account)
-        window = int(utcnow().timestamp() // CHECKOUT_REUSE_WINDOW.total_seconds())
-        key = idempotency_key("checkout", account.id, plan.price_id, str(window))
         params = {
             "mode": "subscription",
             "customer": customer.stripe_customer_id,
@@ -498,6 +498,11 @@ class BillingService:
             "metadata": {OWNER_KEY: account.id},
             "subscription_data": {"metadata": {OWNER_KEY: account.id}},
         }
+        # The key covers every parameter sent: the same click again (a double click, a retry)
+        # reuses the session; another page (another cancel_url) or plan gets its own.
+        window = int(utcnow().timestamp() // CHECKOUT_REUSE_WINDOW.total_seconds())
+        body = json.dumps(params, sort_keys=True, separators=(",", ":"))
+        key = idempotency_key("checkout", account.id, str(window), body)
         session = self._stripe(lambda: self.gateway.create_checkout_session(params, key))
         return str(session["url"])
 
@@ -599,8 +604,8 @@ class BillingService:
             sub = Subscription(id=data["id"], account_id=account_id, created_at=now, **fields)
             self.session.add(sub)
         else:
-            if fields["latest_invoice_id"] != sub.latest_invoice_id:
-                sub.revoked_invoice_id = sub.revoked_reason = None  # a newer invoice was paid
+            if sub.revoked_reason and self._newer_invoice_paid(sub, fields["latest_invoice_id"]):
+                sub.revoked_invoice_id = sub.revoked_reason = None
             for key, value in fields.items():
                 setattr(sub, key, value)
         if sub.status == "past_due":
@@ -613,6 +618,35 @@ class BillingService:
         victims = self.devices.enforce_cap(account)
         self._tell_reader(account, sub, before, [v.device_name for v in victims])
         return sub
+
+    def _newer_invoice_paid(self, sub: Subscription, latest_invoice_id: str | None) -> bool:
+        """Only a paid invoice newer than the refunded or disputed one lifts the revocation:
+        a declined renewal (open invoice, past_due) must not bring the grace period back."""
+        if not latest_invoice_id or latest_invoice_id == sub.revoked_invoice_id:
+            return False
+        return self.gateway.retrieve_invoice(latest_invoice_id).get("status") == "paid"
+
+    def restore_for_charge(self, charge: dict[str, Any], reason: str) -> Subscription | None:
+        """A won dispute or a failed or cancelled refund: the charge that paid for the revoked
+        invoice stands again, so the revocation it caused is lifted. ``charge`` is fresh from
+        Stripe."""
+        account_id = self.owner_of_customer(_id(charge.get("customer")))
+        if account_id is None:
+            return None
+        intent = _id(charge.get("payment_intent"))
+        for sub in self.session.scalars(
+            select(Subscription).where(
+                Subscription.account_id == account_id, Subscription.revoked_reason == reason
+            )
+        ):
+            if not sub.revoked_invoice_id or not intent:
+                continue
+            if intent in self.gateway.invoice_payment_intents(sub.revoked_invoice_id):
+                self.devices.lock_account(account_id)
+                sub.revoked_invoice_id = sub.revoked_reason = None
+                self.session.flush()
+                return sub
+        return None
 
     def _tell_reader(
         self,
@@ -738,7 +772,12 @@ class BillingService:
                 "Stripe is unavailable right now; nothing was charged. Try again in a moment."
             ) from exc
         except StripeRefused as exc:
-            raise PaymentProviderError(f"Stripe refused the request: {exc}") from exc
+            # Stripe's own wording is for us (logs), not for the reader.
+            log.warning("stripe refused", extra={"error": str(exc), "stripe_code": exc.code})
+            raise PaymentProviderError(
+                "The payment provider could not start this. Nothing was charged; "
+                "try again, or contact us if it keeps happening."
+            ) from exc
 
 
 def _id(value: Any) -> str | None:
@@ -785,4 +824,5 @@ def gateway_for(config: dict[str, Any]) -> StripeGateway:
         api_base=config["STRIPE_API_BASE"],
         timeout=float(config["STRIPE_TIMEOUT"]),
         max_network_retries=int(config["STRIPE_MAX_NETWORK_RETRIES"]),
+        api_version=config.get("STRIPE_API_VERSION") or API_VERSION,
     )

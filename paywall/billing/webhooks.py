@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from paywall.accounts.models import Account
 from paywall.billing import emails, wording
+from paywall.billing.gateway import StripeRefused
 from paywall.billing.models import StripeEvent, Subscription
 from paywall.billing.services import BillingService, _id, from_unix
 from paywall.clock import utcnow
@@ -32,6 +34,11 @@ PROCESSED, IGNORED, ORPHANED, FAILED, DUPLICATE = (
     "failed",
     "duplicate",
 )
+#: Stripe answered a re-fetch with a permanent 4xx (the object is gone): asking again cannot
+#: help, so the event is answered 200 and kept out of automatic replay (``billing events``).
+REJECTED = "rejected"
+#: An orphaned event whose owner did not appear within ORPHAN_EVENT_TTL_DAYS.
+EXPIRED = "expired"
 
 
 class NotOurs(Exception):
@@ -62,6 +69,11 @@ class WebhookService:
             "invoice.payment_action_required": self._invoice_action_required,
             "charge.refunded": self._charge_refunded,
             "charge.dispute.created": self._dispute_created,
+            "charge.dispute.closed": self._dispute_closed,
+            "charge.dispute.funds_reinstated": self._dispute_closed,
+            "refund.failed": self._refund_changed,
+            "refund.updated": self._refund_changed,
+            "charge.refund.updated": self._refund_changed,
             "customer.deleted": self._customer_deleted,
         }
 
@@ -87,7 +99,8 @@ class WebhookService:
             row.attempts += 1
         row.status = self.apply(event)
         row.processed_at = utcnow()
-        row.error = None
+        if row.status != REJECTED:
+            row.error = None
         self.session.flush()
         return row.status
 
@@ -101,12 +114,24 @@ class WebhookService:
         if handler is None:
             return IGNORED
         try:
-            handler(event, obj)
+            with self.session.begin_nested():  # a refused event leaves nothing half-applied
+                handler(event, obj)
         except NotOurs as exc:
             row = self.session.get(StripeEvent, event["id"])
             if row is not None:
                 row.stripe_customer_id = exc.customer_id
             return ORPHANED
+        except StripeRefused as exc:
+            if not exc.permanent:
+                raise
+            log.warning(
+                "webhook rejected: Stripe refused a re-fetch for good",
+                extra={"event_id": event["id"], "type": event_type, "error": str(exc)},
+            )
+            row = self.session.get(StripeEvent, event["id"])
+            if row is not None:
+                row.error = f"Stripe {exc.status} {exc.code or ''}: {exc}"[:1000]
+            return REJECTED
         return PROCESSED
 
     def record_failure(self, event: dict[str, Any], error: str) -> None:
@@ -223,22 +248,39 @@ class WebhookService:
         account_id = self.billing.owner_of_customer(_id(obj.get("customer")))
         return self.session.get(Account, account_id) if account_id else None
 
-    def _charge_refunded(self, _event: dict[str, Any], charge: dict[str, Any]) -> None:
+    def _our_charge(self, charge_id: Any) -> dict[str, Any]:
+        """The charge as Stripe has it now (never the payload's snapshot)."""
+        charge = self.billing.gateway.retrieve_charge(str(_id(charge_id)))
         if self.billing.owner_of_customer(_id(charge.get("customer"))) is None:
             raise NotOurs(_id(charge.get("customer")))
-        if charge.get("refunded") or (charge.get("amount_refunded") or 0) >= (
-            charge.get("amount") or 0
-        ):
+        return charge
+
+    def _charge_refunded(self, _event: dict[str, Any], charge: dict[str, Any]) -> None:
+        charge = self._our_charge(charge.get("id"))
+        if fully_refunded(charge):
             self.billing.revoke_for_charge(charge, "refunded")
 
     def _dispute_created(self, _event: dict[str, Any], dispute: dict[str, Any]) -> None:
-        charge = self.billing.gateway.retrieve_charge(str(_id(dispute.get("charge"))))
-        if self.billing.owner_of_customer(_id(charge.get("customer"))) is None:
-            raise NotOurs(_id(charge.get("customer")))
-        self.billing.revoke_for_charge(charge, "disputed")
+        self.billing.revoke_for_charge(self._our_charge(dispute.get("charge")), "disputed")
+
+    def _dispute_closed(self, _event: dict[str, Any], dispute: dict[str, Any]) -> None:
+        """charge.dispute.closed / funds_reinstated: a won dispute gives access back."""
+        dispute = self.billing.gateway.retrieve_dispute(str(dispute.get("id")))
+        charge = self._our_charge(dispute.get("charge"))
+        if dispute.get("status") == "won" and not fully_refunded(charge):
+            self.billing.restore_for_charge(charge, "disputed")
+
+    def _refund_changed(self, _event: dict[str, Any], refund: dict[str, Any]) -> None:
+        """refund.failed / refund.updated / charge.refund.updated: once the charge is no
+        longer fully refunded (the refund failed or was cancelled), access comes back."""
+        charge = self._our_charge(refund.get("charge"))
+        if not fully_refunded(charge):
+            self.billing.restore_for_charge(charge, "refunded")
 
     def _customer_deleted(self, _event: dict[str, Any], customer: dict[str, Any]) -> None:
-        self.billing.customer_deleted(str(customer.get("id")))
+        customer = self.billing.gateway.retrieve_customer(str(customer.get("id")))
+        if customer.get("deleted"):
+            self.billing.customer_deleted(str(customer["id"]))
 
     def _catalogue_changed(self, _event: dict[str, Any], _obj: dict[str, Any]) -> None:
         self.billing.sync_plans()
@@ -269,6 +311,13 @@ def new_row(event: dict[str, Any]) -> StripeEvent:
     )
 
 
+def fully_refunded(charge: dict[str, Any]) -> bool:
+    return (
+        bool(charge.get("refunded"))
+        or (charge.get("amount_refunded") or 0) >= (charge.get("amount") or 0) > 0
+    )
+
+
 def invoice_subscription(invoice: dict[str, Any]) -> str | None:
     """The subscription an invoice bills (current API: under parent.subscription_details)."""
     parent = invoice.get("parent") or {}
@@ -281,24 +330,63 @@ def replay(
 ) -> list[tuple[str, str]]:
     """Re-apply stored events (CLI ``replay-events``); returns (event id, outcome)."""
     service = WebhookService(session, billing)
-    results = []
-    for row in session.scalars(
-        select(StripeEvent).where(StripeEvent.status.in_(statuses)).order_by(StripeEvent.created)
-    ).all():
-        event = json.loads(row.payload)
-        try:
-            with session.begin_nested():
-                row.status = service.apply(event)
-                row.attempts += 1
-                row.processed_at = utcnow()
-                row.error = None
-        except Exception as exc:  # noqa: BLE001 - report and continue with the next event
-            row.error = str(exc)[:1000]
-            results.append((row.id, f"failed: {exc}"))
-            continue
-        results.append((row.id, row.status))
+    results = [
+        _replay_one(session, service, row)
+        for row in session.scalars(
+            select(StripeEvent)
+            .where(StripeEvent.status.in_(statuses))
+            .order_by(StripeEvent.created)
+        ).all()
+    ]
     session.flush()
     return results
+
+
+def replay_orphans(
+    session: DbSession, billing: BillingService, ttl: timedelta
+) -> list[tuple[str, str]]:
+    """Reconcile's pass over orphaned events. Those kept longer than ``ttl`` expire; each
+    other one is tried at most once, and only once its customer has an owner here: one
+    lookup per customer per run, however many of its events wait."""
+    service = WebhookService(session, billing)
+    cutoff = utcnow() - ttl
+    owned: dict[str, bool] = {}
+    results = []
+    for row in session.scalars(
+        select(StripeEvent).where(StripeEvent.status == ORPHANED).order_by(StripeEvent.created)
+    ).all():
+        if row.received_at < cutoff:
+            row.status = EXPIRED
+            results.append((row.id, EXPIRED))
+            continue
+        customer = row.stripe_customer_id
+        if customer is not None and customer not in owned:
+            try:
+                owned[customer] = billing.owner_of_customer(customer) is not None
+            except Exception as exc:  # noqa: BLE001 - try this customer again next run
+                log.warning("orphan owner lookup failed", extra={"error": str(exc)})
+                owned[customer] = False
+        if customer is not None and not owned[customer]:
+            results.append((row.id, ORPHANED))
+            continue
+        results.append(_replay_one(session, service, row))
+    session.flush()
+    return results
+
+
+def _replay_one(session: DbSession, service: WebhookService, row: StripeEvent) -> tuple[str, str]:
+    event = json.loads(row.payload)
+    try:
+        with session.begin_nested():
+            row.status = service.apply(event)
+            row.attempts += 1
+            row.processed_at = utcnow()
+            if row.status != REJECTED:
+                row.error = None
+    except Exception as exc:  # noqa: BLE001 - report and continue with the next event
+        row.error = str(exc)[:1000]
+        return row.id, f"failed: {exc}"
+    return row.id, row.status
 
 
 def _iso_day(value: Any) -> str:

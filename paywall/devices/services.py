@@ -233,6 +233,7 @@ class DeviceService:
             .values(ended_at=utcnow(), end_reason=reason)
             .execution_options(synchronize_session="fetch")
         )
+        _session_ended(self.session, account_id=account_id, keep_session_id=keep_session_id)
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def is_new_device(self, device: DeviceSession) -> bool:
@@ -283,6 +284,15 @@ class DeviceService:
         device.ended_at = utcnow()
         device.end_reason = reason
         self.session.flush()
+        _session_ended(self.session, session_ids=[device.id])
+
+
+def _session_ended(session: DbSession, **which: Any) -> None:
+    """What else ends with a device session, in the same transaction: its push
+    subscriptions."""
+    from paywall.notifications.services import forget_push_subscriptions
+
+    forget_push_subscriptions(session, **which)
 
 
 #: Why a device was signed out, in the words the device is shown (the code stays one of three).

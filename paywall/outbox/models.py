@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from paywall.clock import utcnow
@@ -21,6 +21,8 @@ class OutboxEmail(db.Model):  # type: ignore[name-defined,misc]
     to: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    # Extra headers (e.g. RFC 8058 List-Unsubscribe on story alerts).
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
     # Set for emails an event may cause more than once (a redelivered webhook): one email.
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -6,6 +6,7 @@ import logging
 import smtplib
 from collections.abc import Callable
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import make_msgid
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -20,6 +21,7 @@ from paywall.queue import defer
 from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
+_LONG_LINES = default_policy.clone(max_line_length=998)
 
 #: The job that sends one email (paywall.outbox.tasks).
 SEND_EMAIL = "outbox.send_email"
@@ -78,10 +80,19 @@ class Outbox:
         self.session = session
 
     def enqueue(
-        self, *, kind: str, to: str, subject: str, body: str, dedupe_key: str | None = None
+        self,
+        *,
+        kind: str,
+        to: str,
+        subject: str,
+        body: str,
+        dedupe_key: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Queue one email. With ``dedupe_key``, a second email with the same key is dropped."""
-        email = OutboxEmail(kind=kind, to=to, subject=subject, body=body, dedupe_key=dedupe_key)
+        email = OutboxEmail(
+            kind=kind, to=to, subject=subject, body=body, dedupe_key=dedupe_key, headers=headers
+        )
         if dedupe_key is None:
             self.session.add(email)
         else:
@@ -113,12 +124,16 @@ def send_one(
     if email is None or email.sent_at is not None:
         return False
     email.attempts += 1
-    message = EmailMessage()
+    # Long one-token headers (List-Unsubscribe URLs) must stay plain, not RFC 2047 words:
+    # allow RFC 5322's 998 characters per line for emails that carry extra headers.
+    message = EmailMessage(policy=_LONG_LINES) if email.headers else EmailMessage()
     message["From"] = sender
     message["To"] = email.to
     message["Subject"] = email.subject
     # One Message-ID per email, so a receiving server can drop a resend it already has.
     message["Message-ID"] = make_msgid(idstring=f"outbox-{email.id}")
+    for name, value in (email.headers or {}).items():
+        message[name] = value
     message.set_content(email.body)
     if html is not None:
         try:

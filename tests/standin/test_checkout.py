@@ -10,6 +10,7 @@ import requests
 import stripe
 
 from stripe_standin import StandIn
+from stripe_standin.store import API_VERSION
 
 from .conftest import (
     DECLINE_CARD,
@@ -109,7 +110,7 @@ def test_checkout_success_creates_subscription_invoice_and_payment(
             delivery.payload, delivery.headers["Stripe-Signature"], WEBHOOK_SECRET
         )
         assert event.id == delivery.event_id
-        assert event.api_version == stripe.api_version
+        assert event.api_version == API_VERSION
         assert event.livemode is False
     completed = json.loads(deliveries[-1].payload)
     assert completed["data"]["object"]["subscription"] == sub.id

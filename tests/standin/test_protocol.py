@@ -7,6 +7,7 @@ import requests
 import stripe
 
 from stripe_standin import StandIn
+from stripe_standin.store import API_VERSION
 
 from .conftest import API_KEY, Catalog, Subscribed, make_client
 
@@ -157,7 +158,7 @@ def test_unknown_endpoint_and_headers(standin: StandIn) -> None:
         f"{standin.url}/v1/customers", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5
     )
     assert response.headers["Request-Id"].startswith("req_")
-    assert response.headers["Stripe-Version"] == stripe.api_version
+    assert response.headers["Stripe-Version"] == API_VERSION
     assert response.json() == {
         "object": "list",
         "data": [],
@@ -179,3 +180,21 @@ def test_nested_expand(stripe_client: stripe.StripeClient, subscribed: Subscribe
             subscribed.subscription.id, params={"expand": ["a.b.c.d.e"]}
         )
     assert too_deep.value.param == "expand"
+
+
+def test_stripe_version_other_majors_are_refused(standin: StandIn) -> None:
+    for version, status in (
+        (API_VERSION, 200),
+        ("2026-08-26.dahlia", 200),  # same major: same shapes (additive releases)
+        ("2025-03-31.basil", 400),
+        ("2026-09-30.endive", 400),
+    ):
+        response = requests.get(
+            f"{standin.url}/v1/customers",
+            headers={"Authorization": f"Bearer {API_KEY}", "Stripe-Version": version},
+            timeout=5,
+        )
+        assert response.status_code == status, version
+        assert response.headers["Stripe-Version"] == API_VERSION
+        if status == 400:
+            assert response.json()["error"]["code"] == "api_version_unsupported"

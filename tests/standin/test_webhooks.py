@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from stripe_standin import StandIn
+from stripe_standin.store import API_VERSION
 
 from .conftest import WEBHOOK_SECRET, Subscribed
 
@@ -82,7 +83,7 @@ def test_event_shape_and_request_info(standin: StandIn, stripe_client: stripe.St
     stripe_client.v1.customers.update(customer.id, params={"metadata": {"k": "v"}})
     created, updated = (json.loads(d.payload) for d in standin.take_deliveries())
     assert created["object"] == "event" and created["id"].startswith("evt_")
-    assert created["api_version"] == stripe.api_version
+    assert created["api_version"] == API_VERSION
     assert created["request"]["idempotency_key"] == "create-a"
     assert created["request"]["id"] == customer.last_response.request_id
     assert "previous_attributes" not in created["data"]

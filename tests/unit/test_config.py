@@ -6,6 +6,7 @@ import pytest
 
 from paywall import create_app
 from paywall.config import DEMO_SECRET, ConfigError
+from tests.conftest import VAPID_KEY
 
 SAFE = {
     "DATABASE_URL": "sqlite://",
@@ -14,6 +15,7 @@ SAFE = {
     "STRIPE_API_KEY": "sk_test_fake",
     "STRIPE_WEBHOOK_SECRET": "whsec_fake",
     "SMTP_URL": "smtp://127.0.0.1:2525",
+    "VAPID_PRIVATE_KEY": VAPID_KEY,
 }
 
 
@@ -32,6 +34,9 @@ def test_safe_production_config_starts() -> None:
         ({"STRIPE_WEBHOOK_SECRET": []}, "PAYWALL_STRIPE_WEBHOOK_SECRET"),
         ({"DEVICE_POLICY": "random"}, "PAYWALL_DEVICE_POLICY"),
         ({"MAX_DEVICES": 0}, "PAYWALL_MAX_DEVICES"),
+        ({"VAPID_PRIVATE_KEY": None}, "PAYWALL_VAPID_PRIVATE_KEY"),
+        ({"VAPID_PRIVATE_KEY": "not a key"}, "PAYWALL_VAPID_PRIVATE_KEY"),
+        ({"VAPID_SUBJECT": "newsroom@example.com"}, "PAYWALL_VAPID_SUBJECT"),
         ({"PUBLISHER_API_KEYS": ["short"]}, "PAYWALL_PUBLISHER_API_KEYS"),
     ],
 )
@@ -54,3 +59,13 @@ def test_demo_mode_starts_without_secrets(tmp_path) -> None:
     app = create_app({"DEMO": True, "DATABASE_URL": f"sqlite:///{tmp_path}/demo.sqlite3"})
     assert app.config["SECRET_KEY"] == DEMO_SECRET
     assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_demo_generates_a_vapid_key_once_readable_only_by_its_owner(tmp_path) -> None:
+    from paywall.notifications.push import demo_vapid_key, load_vapid_key
+
+    first = demo_vapid_key(str(tmp_path))
+    path = tmp_path / "vapid_private_key.pem"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert demo_vapid_key(str(tmp_path)) == first  # kept, not regenerated
+    load_vapid_key(first)  # a usable P-256 key
