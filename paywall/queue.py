@@ -115,6 +115,8 @@ def defer(task_obj: Any, *args: Any, session: DbSession | None = None) -> Job:
 
 @event.listens_for(Session, "after_commit")
 def _send_after_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released (SQLAlchemy fires this for those too): not yet
     pending = session.info.pop(_PENDING, None)
     if pending:
         for job_id, name, args, countdown in pending:
@@ -123,8 +125,9 @@ def _send_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
-    # The rows are gone too; should the sends somehow happen, the task finds no job.
-    if not session.in_transaction():
+    # The rows are gone too; should the sends somehow happen, the task finds no job. A
+    # savepoint's rollback keeps the list: jobs recorded outside it still stand.
+    if session.get_nested_transaction() is None:
         session.info.pop(_PENDING, None)
 
 

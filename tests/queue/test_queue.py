@@ -149,3 +149,16 @@ def test_defer_by_task_object_records_name_and_ids(app: Flask) -> None:
         db.session.rollback()
         assert db.session.scalars(select(Job)).all() == []
         db.session.remove()
+
+
+def test_a_savepoint_released_does_not_send_the_outer_transactions_jobs(app: Flask) -> None:
+    # SQLAlchemy fires after_commit for savepoints too; sending then would hand a worker a job
+    # whose row is not committed yet (on SQLite it would also wait on the request's lock).
+    with app.test_request_context():
+        Outbox(db.session).enqueue(kind="test", to="early@example.com", subject="s", body="b")
+        with db.session.begin_nested():
+            pass
+        assert [name for _id, name, _a, _c in db.session.info[_PENDING]] == ["outbox.send_email"]
+        db.session.commit()
+        assert _PENDING not in db.session.info
+        db.session.remove()
