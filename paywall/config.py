@@ -120,6 +120,7 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_COUNTDOWN_LIMIT": 300,  # retries further off than this wait for the sweep
     "QUEUE_VISIBILITY_TIMEOUT": 3600,
     "QUEUE_KEEP_FINISHED_DAYS": 7,
+    "CAP_ENFORCEMENT_BATCH": 500,  # subscribers per job after a catalogue change
     # flask-smorest / OpenAPI
     "API_TITLE": "Paywall API",
     "API_VERSION": "v1",

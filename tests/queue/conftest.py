@@ -185,23 +185,24 @@ def worker_env(config: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture
 def start_worker(
-    app: Flask,
     database_url: str,
     inbox: Inbox,
-    app_config: dict[str, Any],
     tmp_path: Path,
     artifacts_dir: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[Any]:
-    """Call it to start a worker (``beat=True`` adds the beat schedule in the same process)."""
+    """``start_worker(app, beat=False)`` starts a worker with ``app``'s settings (``beat`` adds
+    the beat schedule in the same process)."""
     workers: list[Worker] = []
-    config = base_config(database_url, inbox.port, **app_config)
-    config["SECRET_KEY"] = app.config["SECRET_KEY"]
-    config["ENTITLEMENT_KEYS"] = app.config["ENTITLEMENT_KEYS"]
     log = artifacts_dir / f"worker-{request.node.name}.log".replace("/", "_")
     log.unlink(missing_ok=True)
 
-    def start(beat: bool = False) -> Worker:
+    def start(app: Flask, beat: bool = False) -> Worker:
+        keys = set(base_config(database_url, inbox.port)) | set(
+            request.getfixturevalue("app_config")
+        )
+        keys |= {k for k in app.config if k.startswith(("STRIPE_", "CAP_", "QUEUE_", "CELERY_"))}
+        config = {k: app.config[k] for k in keys if app.config.get(k) is not None}
         worker = Worker(worker_env(config), log, beat, tmp_path / f"beat-{len(workers)}")
         workers.append(worker.start())
         return worker

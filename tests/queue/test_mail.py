@@ -21,7 +21,7 @@ from tests.queue.test_queue import queue_email, wait_until
 def test_smtp_stopped_and_restarted_under_load_every_email_arrives_once(
     app: Flask, inbox: Inbox, start_worker: Any
 ) -> None:
-    start_worker(beat=True)
+    start_worker(app, beat=True)
     addresses = [f"reader{i}@example.com" for i in range(60)]
 
     def load() -> None:
@@ -63,7 +63,7 @@ def test_a_refused_email_spends_only_its_own_attempts(
     others = [f"ok{i}@example.com" for i in range(10)]
     for address in others:
         queue_email(app, address)
-    start_worker()
+    start_worker(app)
     inbox.wait_for(len(others))
 
     def busy_outcome() -> str | None:

@@ -56,7 +56,7 @@ def test_signup_email_is_sent_by_a_worker_not_the_request(
     assert response.status_code == 202
     time.sleep(0.5)
     assert inbox.count_to() == {}  # the request sent nothing itself
-    start_worker()
+    start_worker(app)
     inbox.wait_for(1)
     with app.app_context():
         assert db.session.scalars(select(Job.outcome)).all() == ["done"]
@@ -68,7 +68,7 @@ def test_rolled_back_work_is_never_run(app: Flask, inbox: Inbox, start_worker: A
         db.session.rollback()
         db.session.remove()
     queue_email(app, "after@example.com")
-    start_worker()
+    start_worker(app)
     inbox.wait_for(1)
     time.sleep(1)
     assert inbox.count_to() == {"after@example.com": 1}
@@ -76,7 +76,7 @@ def test_rolled_back_work_is_never_run(app: Flask, inbox: Inbox, start_worker: A
 
 def test_sweep_sends_work_whose_send_was_lost(app: Flask, inbox: Inbox, start_worker: Any) -> None:
     job_id = queue_email(app, "lost@example.com", lose_send=True)
-    start_worker(beat=True)
+    start_worker(app, beat=True)
     inbox.wait_for(1)
     assert inbox.count_to() == {"lost@example.com": 1}
     wait_until(lambda: job(app, job_id).outcome == "done")
@@ -89,7 +89,7 @@ def test_a_job_delivered_twice_applies_once(app: Flask, inbox: Inbox, start_work
         args = job(app, job_id).args
         for _ in range(3):  # redeliveries, as a broker may make
             task.apply_async(args=args, kwargs={"job_id": job_id})
-    start_worker()
+    start_worker(app)
     inbox.wait_for(1)
     wait_until(lambda: job(app, job_id).outcome == "done")
     time.sleep(1.5)
@@ -102,7 +102,7 @@ def test_worker_killed_mid_task_the_job_still_runs_once(
 ) -> None:
     inbox.hold.set()  # the SMTP server stalls in DATA: the worker is mid-send
     job_id = queue_email(app, "killed@example.com")
-    first = start_worker()
+    first = start_worker(app)
     wait_until(
         lambda: (
             inbox.controller is not None
@@ -112,7 +112,7 @@ def test_worker_killed_mid_task_the_job_still_runs_once(
     )
     first.kill()
     inbox.hold.clear()
-    start_worker(beat=True)  # acks_late redelivery (Redis) or the sweep brings it back
+    start_worker(app, beat=True)  # acks_late redelivery (Redis) or the sweep brings it back
     inbox.wait_for(1)
     wait_until(lambda: job(app, job_id).outcome == "done")
     time.sleep(1)
