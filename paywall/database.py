@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from paywall.extensions import db
 
 
 def configure_engine(engine: Engine) -> None:
@@ -34,3 +37,9 @@ def configure_engine(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_app(app: Flask) -> None:
+    """Install the hooks on the app's engine."""
+    with app.app_context():
+        configure_engine(db.engine)
