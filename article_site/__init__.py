@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from flask import Flask, Response, abort, g, jsonify, redirect, render_template,
 from flask_wtf import CSRFProtect
 
 from article_site.content import Article, articles
+from article_site.meter import METER_COOKIE, AnonymousMeter, MeterDecision, account_read
 from article_site.paywall_client import PaywallClient
 from article_site.readers import TOKEN_COOKIE, Reader, identify
 from paywall.entitlements.verifier import can_read
@@ -36,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ],
         DEVICE_COOKIE_NAME=os.environ.get("PAYWALL_DEVICE_COOKIE_NAME", "paywall_session"),
         COOKIE_SECURE=os.environ.get("ARTICLE_SITE_COOKIE_SECURE", "") == "1",
+        METER_LIMIT=int(os.environ.get("PAYWALL_METER_LIMIT", "3")),
         # One brand: the same settings the service reads.
         BRAND_NAME=os.environ.get("PAYWALL_BRAND_NAME", "The Daily Paywall"),
         BRAND_LOGO_URL=os.environ.get("PAYWALL_BRAND_LOGO_URL") or None,
@@ -45,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.config["PAYWALL_API_URL"] = app.config["PAYWALL_API_URL"] or app.config["PAYWALL_URL"]
     client = PaywallClient(app.config["PAYWALL_API_URL"])
+    anonymous_meter = AnonymousMeter(app.config["SECRET_KEY"], app.config["METER_LIMIT"])
     CSRFProtect(app)
 
     def reader(wants: str | None = None) -> Reader:
@@ -90,6 +94,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             response.delete_cookie(
                 app.config["DEVICE_COOKIE_NAME"], domain=app.config.get("DEVICE_COOKIE_DOMAIN")
             )
+        meter = g.get("meter")
+        if meter is not None and meter.cookie:
+            response.set_cookie(
+                METER_COOKIE,
+                meter.cookie,
+                httponly=True,
+                samesite="Lax",
+                secure=app.config["COOKIE_SECURE"],
+                max_age=31 * 24 * 3600,
+            )
         response.headers.setdefault("Vary", "Cookie")
         return response
 
@@ -100,7 +114,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return article
 
     def entitled(article: Article) -> bool:
-        return can_read(reader(wants=article.access_level).claims, article.access_level)
+        if article.access_level != "metered":
+            return can_read(reader(wants=article.access_level).claims, article.access_level)
+        # Subscribers read metered articles freely; everyone else spends the monthly meter.
+        current = reader(wants="registered")
+        if can_read(current.claims, "premium"):
+            return True
+        if "meter" not in g:
+            if current.session is not None and current.signed_in:
+                g.meter = account_read(
+                    client, current.session, article.slug, app.config["METER_LIMIT"]
+                )
+            else:
+                g.meter = anonymous_meter.read(
+                    request.cookies.get(METER_COOKIE), article.slug, datetime.now(UTC)
+                )
+        return bool(g.meter.allowed)
+
+    def meter_of() -> MeterDecision | None:
+        return g.get("meter")  # type: ignore[no-any-return]
 
     def private(response: Response, premium: bool) -> Response:
         # Premium text must never sit in a shared cache; teasers vary by cookie anyway.
@@ -123,6 +155,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "article.html",
             article=article,
             full=full,
+            meter=meter_of(),
             here=app.config["SITE_URL"] + url_for("article_page", slug=slug),
         )
         return private(Response(html), full)
@@ -137,6 +170,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "date": article.date,
             "access_level": article.access_level,
             "entitled": full,
+            "meter": None
+            if meter_of() is None
+            else {
+                "allowed": meter_of().allowed,  # type: ignore[union-attr]
+                "remaining": meter_of().remaining,  # type: ignore[union-attr]
+                "limit": meter_of().limit,  # type: ignore[union-attr]
+            },
             "paragraphs": list(article.paragraphs if full else article.teaser),
             "truncated": not full,
         }

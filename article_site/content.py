@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -58,7 +59,7 @@ def parse(text: str, slug: str) -> Article:
     headline = crumb.removeprefix("HomeNews")
     start = lines.index("Related stories") + 1
     blocks = [line for line in lines[start:] if line]
-    related = []
+    related: list[Related] = []
     while len(related) < 2 and blocks[1].endswith("..."):
         related.append(Related(blocks[0], blocks[1]))
         blocks = blocks[2:]
@@ -73,9 +74,30 @@ def parse(text: str, slug: str) -> Article:
     return Article(slug, headline, date, "News", tuple(related), tuple(paragraphs), tuple(promises))
 
 
+#: Who may read an article's full text: anyone; a reader within the monthly meter (or a
+#: subscriber); any signed-in reader; a reader with ``premium_content``.
+LEVELS = ("free", "metered", "registered", "premium")
+
+
 @cache
 def articles() -> dict[str, Article]:
+    """Every article, newest first: the seed article (premium) and the demo's short texts."""
     folder = resources.files("article_site").joinpath("content")
     text = folder.joinpath("nato-china-russia.txt").read_text(encoding="utf-8")
-    article = parse(text, "nato-expresses-deep-concern-over-china-russia-alliance")
-    return {article.slug: article}
+    seed = parse(text, "nato-expresses-deep-concern-over-china-russia-alliance")
+    demo = json.loads(folder.joinpath("demo-articles.json").read_text(encoding="utf-8"))
+    found = {seed.slug: seed}
+    for item in demo:
+        if item["level"] not in LEVELS:
+            raise ValueError(f"{item['slug']}: unknown level {item['level']!r}")
+        found[item["slug"]] = Article(
+            slug=item["slug"],
+            headline=item["headline"],
+            date=item["date"],
+            section=item["section"],
+            related=(),
+            paragraphs=tuple(item["paragraphs"]),
+            promises=seed.promises,
+            access_level=item["level"],
+        )
+    return found

@@ -12,6 +12,7 @@ import requests
 class TokenAnswer:
     token: str | None
     error_code: str | None = None  # session_evicted, session_revoked, session_expired, ...
+    reason: str | None = None  # why a session ended: password_changed, revoked, evicted, ...
 
 
 class PaywallClient:
@@ -32,7 +33,20 @@ class PaywallClient:
             return TokenAnswer(None, "paywall_unreachable")
         if response.status_code == 200:
             return TokenAnswer(response.json()["token"])
-        return TokenAnswer(None, _error_code(response))
+        return TokenAnswer(None, _error_code(response), _reason(response))
+
+    def meter_read(self, session_value: str, article: str) -> dict[str, Any] | None:
+        """Count a metered read for the signed-in reader; None if the service did not answer."""
+        try:
+            response = self.http.post(
+                self.api_url + "/api/v1/meter/reads",
+                json={"article": article},
+                headers={"Authorization": f"Bearer {session_value}"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException:
+            return None
+        return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
 
     def devices(self, session_value: str) -> dict[str, Any] | None:
         response = self.http.get(
@@ -56,3 +70,11 @@ def _error_code(response: requests.Response) -> str:
         return str(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return f"http_{response.status_code}"
+
+
+def _reason(response: requests.Response) -> str | None:
+    try:
+        reason = response.json().get("reason")
+    except (ValueError, AttributeError):
+        return None
+    return str(reason) if reason else None

@@ -28,6 +28,14 @@ NOTICES = {
     "paywall_unreachable": "We could not check your subscription just now.",
 }
 
+#: Why the service ended the session, when it says (more precise than the code).
+REASON_NOTICES = {
+    "revoked": "You were signed out on this device from another device.",
+    "password_changed": "You were signed out on this device because your password was changed.",
+    "account_deleted": "You were signed out because the account was deleted.",
+    "expired": "Your session expired after a long time without use. Log in again.",
+}
+
 
 @dataclass
 class Reader:
@@ -79,7 +87,7 @@ def identify(
             return Reader(claims=claims, session=session)  # still valid; renew next time
         return Reader(
             session=None,
-            notice=NOTICES.get(answer.error_code or ""),
+            notice=REASON_NOTICES.get(answer.reason or "") or NOTICES.get(answer.error_code or ""),
             clear_token=True,
             # The paywall session is over: drop its cookie too, so the notice shows once.
             clear_session=(answer.error_code or "").startswith("session_"),

@@ -15,7 +15,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, CLI, error handlers. Never touches the
     schema: run ``flask --app wsgi db upgrade`` (``make run`` does)."""
     # Imported here, not at module level, so ``import paywall.<module>`` stays light.
-    from paywall import brand, database, logs, notifications, ports, queue
+    from paywall import brand, database, logs, notifications, ports, queue, ratelimits
     from paywall.accounts import pages as account_pages
     from paywall.accounts import views as account_views
     from paywall.billing import cli as billing_cli
@@ -30,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from paywall.errors import register_error_handlers
     from paywall.extensions import api, csrf, db, limiter, migrate
     from paywall.health import bp as health_bp
+    from paywall.meter import views as meter_views
     from paywall.outbox import cli as outbox_cli
     from paywall.publishers import auth as publisher_auth
 
@@ -43,6 +44,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     database.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
     limiter.init_app(app)
+    ratelimits.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
     queue.init_app(app)
@@ -59,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         session_views.blp,
         billing_views.blp,
         entitlement_views.blp,
+        meter_views.blp,
     ):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)
@@ -67,6 +70,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     device_cli.init_app(app)
     billing_cli.init_app(app)
     outbox_cli.init_app(app)
-    # Error handlers
+    # Error handlers, then the proxy middleware around everything
     register_error_handlers(app)
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind N proxies, read the client's address, scheme and host N hops from the right of
+    X-Forwarded-*; with 0 (the default) those headers are ignored, so nobody can spoof them."""
+    hops = int(app.config["TRUSTED_PROXY_COUNT"])
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )

@@ -93,4 +93,4 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject_brand() -> dict[str, Any]:
-        return {"brand": brand(app.config)}
+        return {"brand": brand(app.config), "url_rules": app.view_functions}

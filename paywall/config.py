@@ -50,13 +50,22 @@ DEFAULTS: dict[str, Any] = {
     "RESET_TOKEN_MAX_AGE": 3600,
     # Rate limits (Flask-Limiter syntax)
     "RATELIMIT_ENABLED": True,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    # Unset: PAYWALL_REDIS_URL (required outside demo unless a store is named here).
+    "RATELIMIT_STORAGE_URI": None,
     "RATELIMIT_HEADERS_ENABLED": False,
     "LOGIN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
     "LOGIN_LIMIT_PER_ADDRESS": "30 per minute",
     "SIGNUP_LIMIT_PER_ADDRESS": "10 per hour",
     "RESET_LIMIT_PER_ACCOUNT": "5 per hour",
     "RESET_LIMIT_PER_ADDRESS": "20 per hour",
+    # A browser that signed in to the account before counts apart from unknown devices.
+    "LOGIN_LIMIT_PER_DEVICE": "10 per 15 minutes",
+    "DEVICE_TRUST_COOKIE_NAME": "paywall_device",
+    "PASSWORD_CHANGE_LIMIT_PER_SESSION": "5 per 15 minutes",
+    "PASSWORD_CHANGE_LIMIT_PER_ACCOUNT": "10 per hour",
+    # Reverse proxies in front of the service: the client address is taken this many hops
+    # from the right of X-Forwarded-For (and -Proto, -Host); 0 ignores those headers.
+    "TRUSTED_PROXY_COUNT": 0,
     # Request bodies
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "WEBHOOK_MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -71,6 +80,9 @@ DEFAULTS: dict[str, Any] = {
     "PAST_DUE_GRACE_DAYS": 7,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
+    # PostgreSQL: seconds a statement may run / wait for a lock before it fails (503).
+    "DATABASE_STATEMENT_TIMEOUT": 5,
+    "DATABASE_LOCK_TIMEOUT": 3,
     "ORPHAN_EVENT_TTL_DAYS": 30,  # orphaned webhook events reconcile still tries to apply
     # The reader's side: the publisher's brand on every page and email, features in words.
     "BRAND_NAME": "The Daily Paywall",
@@ -84,6 +96,8 @@ DEFAULTS: dict[str, Any] = {
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # The meter: distinct metered articles a reader without premium_content reads per UTC month
+    "METER_LIMIT": 3,
     # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
     "PUBLISHER_API_KEYS": [],
     # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
@@ -162,8 +176,9 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
     elif demo:
         cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + app.instance_path + "/paywall.sqlite3"
-    if cfg["REDIS_URL"] and cfg["RATELIMIT_STORAGE_URI"] == "memory://":
-        cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"]
+    if not cfg["RATELIMIT_STORAGE_URI"]:
+        # Counting per process lets N processes allow N times the limit: demo only.
+        cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or ("memory://" if demo else None)
     cfg["SITE_URL"] = cfg["SITE_URL"] or cfg["PUBLIC_URL"]
     check_config(cfg, demo=demo)
 
@@ -183,8 +198,18 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
+    proxies = cfg.get("TRUSTED_PROXY_COUNT")
+    if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
+        raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
+    if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
+        raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
     if demo:
         return
+    if cfg.get("RATELIMIT_ENABLED") and not cfg.get("RATELIMIT_STORAGE_URI"):
+        raise ConfigError(
+            "PAYWALL_REDIS_URL is not set: rate limits need a shared store "
+            "(or name one in PAYWALL_RATELIMIT_STORAGE_URI)"
+        )
     secret = cfg.get("SECRET_KEY")
     if not secret or secret == DEMO_SECRET or len(str(secret)) < 32:
         raise ConfigError(

@@ -10,17 +10,24 @@ https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from paywall.extensions import db
 
+#: The PostgreSQL advisory lock ``flask db upgrade`` holds (migrations/env.py), so two
+#: deploys upgrading at once run one after the other instead of racing on the DDL.
+MIGRATION_LOCK_KEY = 0x70617977616C6C  # "paywall"
 
-def configure_engine(engine: Engine) -> None:
+
+def configure_engine(engine: Engine, config: Mapping[str, Any] | None = None) -> None:
     """Install per-dialect connection hooks on ``engine``."""
+    if engine.dialect.name == "postgresql":
+        _postgresql_timeouts(engine, config if config is not None else current_app.config)
     if engine.dialect.name != "sqlite":
         return
 
@@ -43,3 +50,25 @@ def init_app(app: Flask) -> None:
     """Install the hooks on the app's engine."""
     with app.app_context():
         configure_engine(db.engine)
+
+
+def _postgresql_timeouts(engine: Engine, config: Mapping[str, Any]) -> None:
+    """Every connection gives up on a statement or a lock wait after a few seconds, so one
+    held ``LOCK TABLE`` or runaway query answers 503 instead of stalling every worker."""
+    statement_ms = int(float(config.get("DATABASE_STATEMENT_TIMEOUT", 5)) * 1000)
+    lock_ms = int(float(config.get("DATABASE_LOCK_TIMEOUT", 3)) * 1000)
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {statement_ms}")
+            cursor.execute(f"SET lock_timeout = {lock_ms}")
+        dbapi_connection.commit()
+
+
+#: SQLSTATEs of a statement that gave up: lock_not_available, query_canceled.
+TIMEOUT_SQLSTATES = ("55P03", "57014")
+
+
+def is_timeout(exc: BaseException) -> bool:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in TIMEOUT_SQLSTATES

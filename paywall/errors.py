@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,21 @@ def register_error_handlers(app: Flask) -> None:
             return Response(render_template("error.html", message=exc.message), status=exc.status)
         return error_response(exc.code, exc.message, exc.status, dict(exc.extra))
 
+    from paywall.ratelimits import RateLimited
+
+    @app.errorhandler(RateLimited)
+    def handle_throttled(exc: RateLimited) -> Response:
+        if wants_json():
+            response = error_response(exc.code, exc.message, 429)
+        else:
+            # Say how long, and offer the way out that is not rate-limited with it.
+            response = Response(
+                render_template("locked.html", minutes=max(1, -(-exc.retry_after // 60))),
+                status=429,
+            )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limited(exc: RateLimitExceeded) -> Response:
         response = error_response(
@@ -128,6 +144,22 @@ def register_error_handlers(app: Flask) -> None:
         elif status == 400 and isinstance(data, dict) and "messages" in data:
             message = "The request body is not valid JSON."
         return error_response(HTTP_CODES.get(status, "error"), str(message), status, extra)
+
+    @app.errorhandler(OperationalError)
+    def handle_database_error(exc: OperationalError) -> Response:
+        from paywall.database import is_timeout
+
+        if not is_timeout(exc):
+            return handle_unexpected(exc)
+        log.warning("database statement or lock timeout", extra={"error": str(exc.orig)})
+        message = "The service is busy. Try again in a moment."
+        response = (
+            error_response("database_busy", message, 503)
+            if wants_json()
+            else Response(render_template("error.html", message=message), status=503)
+        )
+        response.headers["Retry-After"] = "2"
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

@@ -577,7 +577,7 @@ def attempt_payment(
 def pay_invoice(store: Store, invoice: dict[str, Any], outcome: str) -> dict[str, Any]:
     """``POST /v1/invoices/{id}/pay``; settles the subscription's status like Stripe."""
     with store.lock:
-        sub = store.get("subscription", invoice["subscription"] or "")
+        sub = store.get("subscription", objects.invoice_subscription(invoice) or "")
         if sub is None or sub["status"] in ENDED:
             return attempt_payment(store, invoice, outcome)
         with updating(store, sub):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import billing
+from . import billing, objects
 from .errors import card_declined, invalid, missing_param, no_such
 from .params import (
     apply_metadata,
@@ -286,9 +286,11 @@ def get_invoice(store: Store, params: dict[str, Any], invoice_id: str) -> dict[s
 def list_invoices(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     check_known(params, (*LIST_PARAMS, "customer", "subscription", "status", "collection_method"))
     items = filter_created(store.all("invoice"), params.get("created"))
-    for name in ("customer", "subscription", "status", "collection_method"):
+    for name in ("customer", "status", "collection_method"):
         if name in params:
             items = [i for i in items if i[name] == params[name]]
+    if "subscription" in params:
+        items = [i for i in items if objects.invoice_subscription(i) == params["subscription"]]
     return paginate(store, items, params, "/v1/invoices")
 
 

@@ -187,7 +187,7 @@ def create_checkout_session(store: Store, params: dict[str, Any]) -> dict[str, A
     mode = choice(require(params, "mode"), "mode", ("payment", "setup", "subscription"))
     if mode != "subscription":
         raise invalid("The Stripe stand-in only supports mode=subscription.", "mode")
-    if params.get("ui_mode", "hosted") != "hosted":
+    if params.get("ui_mode", "hosted_page") != "hosted_page":
         raise unsupported("ui_mode")
     if params.get("customer") and params.get("customer_email"):
         raise invalid(

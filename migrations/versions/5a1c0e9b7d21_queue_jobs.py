@@ -1,7 +1,7 @@
 """queue: background jobs recorded with the request (paywall.queue)
 
 Revision ID: 5a1c0e9b7d21
-Revises: 0bc3e182111b
+Revises: 2e48c150f8e8
 Create Date: 2026-12-02 20:00:00
 
 """
@@ -14,7 +14,7 @@ import paywall.types
 
 
 revision = '5a1c0e9b7d21'
-down_revision = '0bc3e182111b'
+down_revision = '2e48c150f8e8'
 branch_labels = None
 depends_on = None
 

@@ -7,6 +7,8 @@ verification token can never be used as a reset token. Every load passes ``max_a
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -51,6 +53,13 @@ class LinkSigner:
     def dumps(self, payload: dict[str, Any]) -> str:
         return str(self.serializer.dumps(payload))
 
+    def canonical(self, token: str) -> str:
+        """What single use is checked on: the signed payload and its time, not the string, so
+        the same link spelled differently (``=`` appended, padding) is the same link."""
+        data, signed_at = self.serializer.loads(token, max_age=self.max_age, return_timestamp=True)
+        body = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return f"{self.purpose}:{int(signed_at.timestamp())}:{body}"
+
     def loads(self, token: str) -> dict[str, Any]:
         try:
             data = self.serializer.loads(token, max_age=self.max_age)
@@ -65,3 +74,9 @@ class LinkSigner:
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_binding(password_hash: str, secret_key: str) -> str:
+    """What a reset link carries to die when the password changes: a keyed digest of the
+    stored hash, which tells nothing about the hash itself."""
+    return hmac.new(secret_key.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:32]

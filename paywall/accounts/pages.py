@@ -45,11 +45,14 @@ bp = Blueprint("pages", __name__, template_folder="../templates")
 def safe_next(target: str | None) -> str:
     """Where to go after login: a local path, a page of this service or of the news site;
     never elsewhere (no open redirect)."""
-    if not target:
+    if not target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target) or "\\" in target:
+        # Browsers drop tabs and newlines from URLs ("/\t/evil" is "//evil"); CR/LF would
+        # also break the Location header after the login committed.
         return url_for("pages.home")
     parts = urlsplit(target)
-    if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
-        return target
+    if not parts.scheme and not parts.netloc and target.startswith("/"):
+        # "//host" and "////host" are other sites to a browser, not local paths.
+        return target if not target.startswith("//") else url_for("pages.home")
     for allowed in (current_app.config["SITE_URL"], current_app.config["PUBLIC_URL"]):
         base = urlsplit(allowed)
         if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
@@ -86,7 +89,7 @@ def home() -> str:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@ratelimits.signup_per_address
+@ratelimits.per_address("SIGNUP_LIMIT_PER_ADDRESS", "signup-address")
 def signup() -> str | Response:
     errors: dict[str, Any] = {}
     if request.method == "POST":
@@ -120,8 +123,7 @@ def signup() -> str | Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@ratelimits.login_per_address
-@ratelimits.login_per_account
+@ratelimits.per_address("LOGIN_LIMIT_PER_ADDRESS", "login-address")
 def login() -> str | Response | tuple[str, int]:
     target = request.values.get("next")
     if request.method == "GET":
@@ -135,6 +137,9 @@ def login() -> str | Response | tuple[str, int]:
         "replace_session_id": form.get("replace_session_id") or None,
     }
     try:
+        # Where to go is settled before anything is written: a bad ``next`` cannot fail
+        # the request after the session was committed.
+        destination = safe_next(target)
         _device, raw = log_in(body)
     except InvalidCredentials as exc:
         return render_template(
@@ -145,6 +150,8 @@ def login() -> str | Response | tuple[str, int]:
             error=exc.message,
             errors={"password": [exc.message]},
         ), 401
+    except ratelimits.RateLimited:
+        raise  # the lock-out page, with Retry-After
     except DeviceLimitReached as exc:
         return render_template(
             "login.html",
@@ -158,7 +165,7 @@ def login() -> str | Response | tuple[str, int]:
         return render_template(
             "login.html", next=target, email=body["email"], devices=None, error=exc.message
         ), exc.status
-    response = redirect(safe_next(target))
+    response = redirect(destination)
     set_session_cookie(response, raw)
     return response
 
@@ -175,8 +182,8 @@ def logout() -> Response:
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
-@ratelimits.reset_per_address
-@ratelimits.reset_per_account
+@ratelimits.per_address("RESET_LIMIT_PER_ADDRESS", "reset-address")
+@ratelimits.per_account("RESET_LIMIT_PER_ACCOUNT", "reset-account")
 def forgot_password() -> str:
     if request.method == "POST":
         account_service().request_reset(request.form.get("email", ""))

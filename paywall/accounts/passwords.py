@@ -8,6 +8,8 @@ passwords refused.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import hmac
 from functools import cache
 from importlib import resources
 
@@ -49,6 +51,18 @@ def normalise_email(raw: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
     return info.normalized.lower()
+
+
+def email_hash(raw: str, secret_key: str) -> str:
+    """A keyed digest of an address (HMAC-SHA256 under a key derived from the secret key):
+    stable enough to correlate logs and rate limits, useless to a dictionary without the key.
+    Normalised as the account lookup does, so Unicode variants of one address are one value."""
+    try:
+        email = normalise_email(raw.strip())
+    except ValueError:
+        email = raw.strip().casefold()
+    key = hmac.new(secret_key.encode(), b"paywall.email-hash", hashlib.sha256).digest()
+    return hmac.new(key, email.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
 class PasswordHashing:

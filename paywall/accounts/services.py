@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -16,10 +17,16 @@ from paywall.accounts.links import (
     LinkSigner,
     LinkTokenInvalid,
     LinkTokenUsed,
+    hash_binding,
     token_digest,
 )
 from paywall.accounts.models import Account, UsedToken
-from paywall.accounts.passwords import PasswordHashing, check_policy, normalise_email
+from paywall.accounts.passwords import (
+    PasswordHashing,
+    check_policy,
+    email_hash,
+    normalise_email,
+)
 from paywall.clock import utcnow
 from paywall.devices.models import ACCOUNT_DELETED
 from paywall.errors import PaywallError
@@ -49,11 +56,13 @@ class AccountService:
         public_url: str,
         end_all_sessions: Callable[..., int],
         end_other_sessions: Callable[[str, str | None], int],
+        secret_key: str = "",
         email_links: LinkSigner | None = None,
         erase_elsewhere: Callable[[Account], None] = lambda _account: None,
         export_elsewhere: Callable[[Account], dict[str, Any]] = lambda _account: {},
     ) -> None:
         self.session = session
+        self.secret_key = secret_key
         self.hashing = hashing
         self.outbox = outbox
         self.verify_links = verify_links
@@ -107,7 +116,7 @@ class AccountService:
                 extra={
                     "event": "login_failed",
                     "account_id": account.id if account else None,
-                    "email_hash": token_digest(email.lower())[:16],
+                    "email_hash": email_hash(email, self.secret_key),
                 },
             )
             raise InvalidCredentials()
@@ -181,7 +190,7 @@ class AccountService:
         account = self.get(str(data.get("a")))
         if account is None or account.email != data.get("o") or account.deleted_at:
             raise LinkTokenUsed("This link has already been used.")
-        if self.session.scalar(select(UsedToken).where(UsedToken.digest == token_digest(token))):
+        if self._is_used(token, self.email_links.purpose):
             raise LinkTokenUsed("This link has already been used.")
         return account, str(data.get("n"))
 
@@ -206,14 +215,14 @@ class AccountService:
         if purpose == self.reset_links.purpose:
             data = self.reset_links.loads(token)
             account = self.get(str(data.get("a")))
-            if account is None or account.password_hash[-16:] != data.get("p"):
+            if account is None or not self._bound(account, data.get("p")):
                 raise LinkTokenUsed("This link has already been used.")
         else:
             data = self.verify_links.loads(token)
             account = self.get(str(data.get("a")))
             if account is None or account.email != data.get("e"):
                 raise LinkTokenInvalid("This link is not valid.")
-        if self.session.scalar(select(UsedToken).where(UsedToken.digest == token_digest(token))):
+        if self._is_used(token, purpose):
             raise LinkTokenUsed("This link has already been used.")
 
     def delete(self, account: Account, password: str) -> None:
@@ -275,7 +284,9 @@ class AccountService:
         account = self.find_by_email(email)
         if account is None:
             return
-        token = self.reset_links.dumps({"a": account.id, "p": account.password_hash[-16:]})
+        token = self.reset_links.dumps(
+            {"a": account.id, "p": hash_binding(account.password_hash, self.secret_key)}
+        )
         email_ = emails.reset_password(self._link("/reset-password", token=token))
         self.outbox.enqueue(to=account.email, **email_._asdict())
 
@@ -284,7 +295,7 @@ class AccountService:
         data = self.reset_links.loads(token)
         account = self.get(str(data.get("a")))
         # The link is bound to the hash it was issued for: a changed password kills it.
-        if account is None or account.password_hash[-16:] != data.get("p"):
+        if account is None or not self._bound(account, data.get("p")):
             raise LinkTokenUsed("This link has already been used.")
         check_policy(new_password, account.email)
         self._use_once(token, self.reset_links.purpose)
@@ -298,10 +309,35 @@ class AccountService:
         self.session.flush()
         return account
 
+    def _bound(self, account: Account, binding: object) -> bool:
+        return isinstance(binding, str) and hmac.compare_digest(
+            hash_binding(account.password_hash, self.secret_key), binding
+        )
+
+    def _signer(self, purpose: str) -> LinkSigner | None:
+        signers = (self.verify_links, self.reset_links, self.email_links)
+        return next((s for s in signers if s is not None and s.purpose == purpose), None)
+
+    def _used_digests(self, token: str, purpose: str) -> list[str]:
+        """The canonical digest, and the raw string's for links used before it existed."""
+        signer = self._signer(purpose)
+        canonical = signer.canonical(token) if signer is not None else token
+        return [token_digest(canonical), token_digest(token)]
+
+    def _is_used(self, token: str, purpose: str) -> bool:
+        digests = self._used_digests(token, purpose)
+        return (
+            self.session.scalar(select(UsedToken).where(UsedToken.digest.in_(digests))) is not None
+        )
+
     def _use_once(self, token: str, purpose: str) -> None:
+        if self._is_used(token, purpose):
+            raise LinkTokenUsed("This link has already been used.")
         try:
             with self.session.begin_nested():
-                self.session.add(UsedToken(digest=token_digest(token), purpose=purpose))
+                self.session.add(
+                    UsedToken(digest=self._used_digests(token, purpose)[0], purpose=purpose)
+                )
         except IntegrityError as exc:
             raise LinkTokenUsed("This link has already been used.") from exc
 
@@ -337,6 +373,7 @@ def account_service() -> AccountService:
             verify_links=LinkSigner(cfg["SECRET_KEY"], VERIFY_EMAIL, cfg["VERIFY_TOKEN_MAX_AGE"]),
             reset_links=LinkSigner(cfg["SECRET_KEY"], RESET_PASSWORD, cfg["RESET_TOKEN_MAX_AGE"]),
             public_url=cfg["PUBLIC_URL"],
+            secret_key=cfg["SECRET_KEY"],
             end_all_sessions=lambda account_id, reason=PASSWORD_CHANGED: device_service().end_all(
                 account_id, reason
             ),

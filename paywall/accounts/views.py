@@ -40,7 +40,7 @@ ACCEPTED_SIGNUP = {
 
 
 @blp.route("/accounts", methods=["POST"])
-@ratelimits.signup_per_address
+@ratelimits.per_address("SIGNUP_LIMIT_PER_ADDRESS", "signup-address")
 @blp.arguments(SignupSchema)
 @blp.response(202, AcceptedSchema)
 @api_errors(blp, 400, 403, 413, 422, 429)
@@ -76,9 +76,10 @@ def resend_verification() -> dict[str, str]:
 @login_required
 @blp.arguments(PasswordChangeSchema)
 @blp.response(200, PasswordChangedSchema)
-@api_errors(blp, 400, 401, 403, 413, 422)
+@api_errors(blp, 400, 401, 403, 413, 422, 429)
 def change_password(body: dict[str, Any]) -> dict[str, int]:
     """Change the password (current one required); every other device is signed out."""
+    ratelimits.password_change_attempt(current_user.id, current_device().id)
     ended = account_service().change_password(
         current_user,
         body["current_password"],
@@ -147,8 +148,8 @@ def verify_email(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/password-resets", methods=["POST"])
-@ratelimits.reset_per_address
-@ratelimits.reset_per_account
+@ratelimits.per_address("RESET_LIMIT_PER_ADDRESS", "reset-address")
+@ratelimits.per_account("RESET_LIMIT_PER_ACCOUNT", "reset-account")
 @blp.arguments(ResetRequestSchema)
 @blp.response(202, AcceptedSchema)
 @api_errors(blp, 400, 403, 413, 422, 429)

@@ -43,6 +43,8 @@ PROCESSED, IGNORED, ORPHANED, FAILED, DUPLICATE = (
 REJECTED = "rejected"
 #: An orphaned event whose owner did not appear within ORPHAN_EVENT_TTL_DAYS.
 EXPIRED = "expired"
+#: Every ``product.*`` / ``price.*`` / ``plan.*`` event refreshes the plan cache.
+CATALOGUE_PREFIXES = ("product", "price", "plan")
 
 
 class NotOurs(Exception):
@@ -113,7 +115,7 @@ class WebhookService:
         event_type = str(event.get("type", ""))
         obj = (event.get("data") or {}).get("object") or {}
         handler = self.handlers.get(event_type)
-        if handler is None and event_type.split(".", 1)[0] in ("product", "price", "plan"):
+        if handler is None and event_type.split(".", 1)[0] in CATALOGUE_PREFIXES:
             handler = self._catalogue_changed
         if handler is None:
             return IGNORED
@@ -316,7 +318,7 @@ def invoice_subscription(invoice: dict[str, Any]) -> str | None:
     """The subscription an invoice bills (current API: under parent.subscription_details)."""
     parent = invoice.get("parent") or {}
     details = parent.get("subscription_details") or {}
-    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
+    return _id(details.get("subscription"))  # no top-level invoice.subscription since basil
 
 
 def replay(

@@ -165,9 +165,16 @@ class DeviceService:
         device_name: str | None,
         user_agent: str = "",
         replace_session_id: str | None = None,
+        verified_hash: str | None = None,
     ) -> tuple[DeviceSession, str]:
-        """Sign a new device in under the cap; returns the session and its raw value."""
-        self.lock_account(account.id)
+        """Sign a new device in under the cap; returns the session and its raw value.
+        ``verified_hash`` is the password hash the login checked: if a reset or change
+        committed since, the login is refused (re-checked under the account lock)."""
+        locked = self.lock_account(account.id)
+        if verified_hash is not None and locked.password_hash != verified_hash:
+            raise PaywallError(
+                "The email or password is not correct.", code="invalid_credentials", status=401
+            )
         active = self.active_sessions(account.id)
         cap = self.cap_for(account)
         if replace_session_id is not None:

@@ -57,16 +57,19 @@ def clear_session_cookie(response: Response) -> None:
 
 
 def log_in(body: dict[str, Any]) -> tuple[DeviceSession, str]:
-    """Check the credentials and open a device session under the cap; commits."""
-    account = account_service().authenticate(body["email"], body["password"])
-    device, raw = device_service().open_session(
-        account,
-        device_name=body.get("device_name"),
-        user_agent=request.headers.get("User-Agent", ""),
-        replace_session_id=body.get("replace_session_id"),
-    )
-    tell_about_sign_in(account, device)
-    db.session.commit()
+    """Check the credentials and open a device session under the cap; commits. The attempt is
+    charged to the rate limits before the password is checked."""
+    with ratelimits.login_attempt(body["email"]):
+        account = account_service().authenticate(body["email"], body["password"])
+        device, raw = device_service().open_session(
+            account,
+            verified_hash=account.password_hash,
+            device_name=body.get("device_name"),
+            user_agent=request.headers.get("User-Agent", ""),
+            replace_session_id=body.get("replace_session_id"),
+        )
+        tell_about_sign_in(account, device)
+        db.session.commit()
     return device, raw
 
 
@@ -85,8 +88,7 @@ def tell_about_sign_in(account: Account, device: DeviceSession) -> None:
 
 
 @blp.route("/sessions", methods=["POST"])
-@ratelimits.login_per_address
-@ratelimits.login_per_account
+@ratelimits.per_address("LOGIN_LIMIT_PER_ADDRESS", "login-address")
 @blp.arguments(LoginSchema)
 @blp.response(201, NewSessionSchema)
 @blp.alt_response(409, schema=DeviceLimitSchema, description="device_limit_reached")

@@ -7,9 +7,11 @@ in the URL is the authority, so the POST is exempt from CSRF.
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from paywall.errors import PaywallError
 from paywall.extensions import db
 from paywall.notifications.services import notification_service
 
@@ -36,3 +38,32 @@ def unsubscribe() -> Response | str:
         title="Unsubscribed",
         message="You will get no more story alert emails. Push notifications are unchanged.",
     )
+
+
+@bp.route("/account/notifications", methods=["GET", "POST"])
+@login_required
+def preferences() -> Response | str | tuple[str, int]:
+    """The reader's notification preferences as a form (the same rules as the API)."""
+    service = notification_service()
+    error = None
+    if request.method == "POST":
+        try:
+            service.set_preferences(
+                current_user,
+                email_alerts=request.form.get("email_alerts") == "on",
+                topics=request.form.getlist("topics"),
+            )
+        except PaywallError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+            flash("Your notification preferences are saved.")
+            return redirect(url_for("notification_pages.preferences"))
+    return render_template(
+        "notification_preferences.html",
+        prefs=service.preferences(current_user.id),
+        topics=list(service.settings.topics),
+        allowed=service.has_feature(current_user),
+        error=error,
+    ), (422 if error else 200)

@@ -183,6 +183,8 @@ def test_reader_pages_at_desktop_and_phone_widths_pass_axe(
     audit.check(page, "delete")
     page.goto(service + "/billing/payment-method")
     audit.check(page, "payment-method")
+    page.goto(service + "/account/notifications")
+    audit.check(page, "notifications")
 
     # Honest pages: a garbage link, a lapsed subscriber.
     page.goto(service + "/reset-password?token=garbage")

@@ -144,4 +144,25 @@ def test_signed_out_device_loses_premium_within_the_token_lifetime_and_is_told_w
     time.sleep(2.5)  # the token lifetime in this test
     page = laptop.get(live_stack.site.url + PATHS[0], timeout=5).text
     assert leaks(page) == []
-    assert "You were signed out on this device." in page
+    assert "You were signed out on this device from another device." in page
+
+
+def test_a_device_signed_out_by_a_password_change_is_told_so_on_the_site(
+    live_stack: Any,
+) -> None:
+    laptop = sign_up_and_log_in(live_stack)
+    assert laptop.get(live_stack.site.url + "/", timeout=5).status_code == 200
+    phone = requests.Session()
+    phone.post(
+        live_stack.service.url + "/api/v1/sessions",
+        json={"email": "reader@example.com", "password": PASSWORD, "device_name": "Phone"},
+    )
+    changed = phone.post(
+        live_stack.service.url + "/api/v1/account/password",
+        json={"current_password": PASSWORD, "new_password": "an entirely new passphrase"},
+        headers={"Origin": live_stack.service.url},
+    )
+    assert changed.status_code == 200
+    laptop.cookies.pop("site_entitlement", None)  # no cached token: the site asks at once
+    page = laptop.get(live_stack.site.url + "/", timeout=5).text
+    assert "signed out on this device because your password was changed" in page

@@ -303,3 +303,27 @@ def test_a_device_pushed_out_at_the_limit_is_named_in_an_email(
     [evicted] = [m for m in mailbox.to(reader) if "was signed out" in str(m["Subject"])]
     assert evicted["Subject"] == "Laptop was signed out"
     assert "because Phone signed in" in body_of(evicted)
+
+
+# -- notification preferences on the account pages ---------------------------------------------
+def test_notification_preferences_page_saves_topics_and_refuses_alerts_without_the_plan(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    browser = auth.browser()
+    assert 'id="notifications-link"' in browser.get("/").get_data(as_text=True)
+    status, html = page(browser, "/account/notifications")
+    assert status == 200 and 'value="politics" checked' in html
+    assert 'id="notifications-need-plan"' in html
+    saved = browser.post("/account/notifications", data={"topics": ["world", "sport"]})
+    assert saved.status_code == 302
+    prefs = browser.get("/api/v1/notifications/preferences").get_json()
+    assert prefs == {"email_alerts": False, "topics": ["world", "sport"]}
+    refused = browser.post(
+        "/account/notifications", data={"topics": ["world"], "email_alerts": "on"}
+    )
+    assert refused.status_code == 422
+    assert "come with a plan" in refused.get_data(as_text=True)
+    assert browser.get("/api/v1/notifications/preferences").get_json()["topics"] == [
+        "world",
+        "sport",
+    ]

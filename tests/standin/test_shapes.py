@@ -54,10 +54,16 @@ def shape_problems(actual: Any, fixture: Any, path: str = "") -> list[str]:
     return problems
 
 
+#: Fields fixtures3.json still shows that the pinned API version removed (the SDK's types
+#: for that version, checked in test_sdk_types.py, have no such field).
+REMOVED = {"invoice": {"subscription"}}
+
+
 def fixture_for(obj: dict[str, Any]) -> dict[str, Any]:
     if obj.get("deleted"):
         return FIXTURES["deleted_customer"]
-    return FIXTURES[obj["object"]]
+    fixture = FIXTURES[obj["object"]]
+    return {k: v for k, v in fixture.items() if k not in REMOVED.get(obj["object"], ())}
 
 
 def assert_stripe_shape(obj: dict[str, Any]) -> None:

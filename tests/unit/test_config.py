@@ -15,6 +15,7 @@ SAFE = {
     "STRIPE_API_KEY": "sk_test_fake",
     "STRIPE_WEBHOOK_SECRET": "whsec_fake",
     "SMTP_URL": "smtp://127.0.0.1:2525",
+    "REDIS_URL": "redis://127.0.0.1:6379/15",
     "VAPID_PRIVATE_KEY": VAPID_KEY,
 }
 
@@ -59,6 +60,22 @@ def test_demo_mode_starts_without_secrets(tmp_path) -> None:
     app = create_app({"DEMO": True, "DATABASE_URL": f"sqlite:///{tmp_path}/demo.sqlite3"})
     assert app.config["SECRET_KEY"] == DEMO_SECRET
     assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_production_refuses_to_count_limits_per_process() -> None:
+    without_store = {k: v for k, v in SAFE.items() if k != "REDIS_URL"}
+    with pytest.raises(ConfigError, match="PAYWALL_REDIS_URL"):
+        create_app(without_store)
+    # A store named explicitly is the operator's choice.
+    app = create_app({**without_store, "RATELIMIT_STORAGE_URI": "memory://"})
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert create_app(SAFE).config["RATELIMIT_STORAGE_URI"] == SAFE["REDIS_URL"]
+
+
+@pytest.mark.parametrize("count", [-1, "two", True])
+def test_trusted_proxy_count_must_be_a_count(count: object) -> None:
+    with pytest.raises(ConfigError, match="PAYWALL_TRUSTED_PROXY_COUNT"):
+        create_app({**SAFE, "TRUSTED_PROXY_COUNT": count})
 
 
 def test_demo_generates_a_vapid_key_once_readable_only_by_its_owner(tmp_path) -> None:

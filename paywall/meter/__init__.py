@@ -1,0 +1,1 @@
+"""The metered allowance: a few premium articles a month for readers without a subscription."""
