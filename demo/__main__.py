@@ -84,6 +84,29 @@ def main() -> int:
             )
         )
         wait_until_up(f"http://127.0.0.1:{SERVICE_PORT}/healthz")
+        # Emails and other background jobs: one worker with the beat schedule in it, on the
+        # embedded broker (an SQLite file in instance/; no server to run).
+        children.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "paywall.worker:celery",
+                    "worker",
+                    "--beat",
+                    "--schedule",
+                    str(ROOT / "instance" / "celerybeat-schedule"),
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    "2",
+                    "--loglevel",
+                    "INFO",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
         site_env = {**env, "ARTICLE_SITE_PAYWALL_URL": env["PAYWALL_PUBLIC_URL"]}
         children.append(
             subprocess.Popen(

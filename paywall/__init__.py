@@ -3,64 +3,78 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: config, extensions, blueprints, error handlers. Never touches the schema:
-    run ``flask --app wsgi db upgrade`` (``make run`` does)."""
-    app = Flask(__name__, instance_relative_config=True)
+    """Build the app: config, extensions, blueprints, CLI, error handlers. Never touches the
+    schema: run ``flask --app wsgi db upgrade`` (``make run`` does)."""
+    # Imported here, not at module level, so ``import paywall.<module>`` stays light.
+    from paywall import brand, database, hardening, logs, notifications, ports, queue, ratelimits
+    from paywall.accounts import pages as account_pages
+    from paywall.accounts import views as account_views
+    from paywall.billing import cli as billing_cli
+    from paywall.billing import pages as billing_pages
+    from paywall.billing import views as billing_views
+    from paywall.billing.hooks import BillingHooks
     from paywall.config import load_config
-
-    load_config(app, test_config)
-
-    from paywall import brand, database, logs
+    from paywall.devices import auth as device_auth
+    from paywall.devices import cli as device_cli
+    from paywall.devices import views as session_views
+    from paywall.entitlements import views as entitlement_views
     from paywall.errors import register_error_handlers
     from paywall.extensions import api, csrf, db, limiter, migrate
+    from paywall.grants import cli as grant_cli
+    from paywall.grants import models as _grant_models  # noqa: F401 - the table, for Alembic
+    from paywall.health import bp as health_bp
+    from paywall.meter import views as meter_views
+    from paywall.outbox import cli as outbox_cli
+    from paywall.publishers import auth as publisher_auth
 
+    app = Flask(__name__, instance_relative_config=True)
+    # Config
+    load_config(app, test_config)
     logs.configure_logging(app)
+    # Extensions
     brand.init_app(app)
     db.init_app(app)
-    with app.app_context():
-        database.configure_engine(db.engine)
-    migrate.init_app(app, db, directory=_migrations_dir())
+    database.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS)
     limiter.init_app(app)
-    from paywall import ratelimits
-
     ratelimits.init_app(app)
-    from paywall import hardening
-
     hardening.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
-    from paywall.publishers import auth as publisher_auth
-
+    queue.init_app(app)
     publisher_auth.init_app(app)
-
-    from paywall.accounts import pages
-    from paywall.accounts import views as account_views
-    from paywall.devices import auth
-    from paywall.devices import views as session_views
-    from paywall.health import bp as health_bp
-    from paywall.outbox import dispatch
-
-    auth.init_app(app)
-    from paywall.devices import cli as device_cli
-
-    device_cli.init_app(app)
-    dispatch.init_app(app)
+    device_auth.init_app(app)
+    # Billing, as accounts and devices see it (paywall.ports)
+    app.extensions[ports.KEY] = BillingHooks()
+    # Blueprints: pages, then the JSON API (which checks Origin / Sec-Fetch-Site, not CSRF)
     app.register_blueprint(health_bp)
-    app.register_blueprint(pages.bp)
-    for blueprint in (account_views.blp, session_views.blp):
+    app.register_blueprint(account_pages.bp)
+    app.register_blueprint(billing_pages.bp)
+    for blueprint in (
+        account_views.blp,
+        session_views.blp,
+        billing_views.blp,
+        entitlement_views.blp,
+        meter_views.blp,
+    ):
         api.register_blueprint(blueprint)
-        csrf.exempt(blueprint)  # the JSON API checks Origin / Sec-Fetch-Site instead
-    _register_billing(app)
-    _register_meter(app)
-    from paywall import notifications
-
+        csrf.exempt(blueprint)
     notifications.init_app(app)
+    # CLI
+    device_cli.init_app(app)
+    billing_cli.init_app(app)
+    outbox_cli.init_app(app)
+    grant_cli.init_app(app)
+    # Error handlers, then the proxy middleware around everything
     register_error_handlers(app)
     _trust_proxies(app)
     return app
@@ -76,77 +90,3 @@ def _trust_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
-
-
-def _register_billing(app: Flask) -> None:
-    """Billing plugs into accounts and devices here, the one place that knows both."""
-    from paywall.billing import cli, pages
-    from paywall.billing import views as billing_views
-    from paywall.billing.services import billing_service
-    from paywall.extensions import api, csrf
-
-    api.register_blueprint(billing_views.blp)
-    csrf.exempt(billing_views.blp)
-    app.register_blueprint(pages.bp)
-    cli.init_app(app)
-    from paywall.entitlements import views as entitlement_views
-
-    api.register_blueprint(entitlement_views.blp)
-    csrf.exempt(entitlement_views.blp)
-    app.extensions["paywall.describe_account"] = lambda a: billing_service().describe_account(a)
-    app.extensions["paywall.device_cap"] = lambda a: billing_service().cap_for(a)
-    app.extensions["paywall.list_plans"] = _plans_or_nothing
-    app.extensions["paywall.list_invoices"] = lambda a: billing_service().invoices(a)
-    app.extensions["paywall.erase_account"] = lambda a: billing_service().erase(a)
-    app.extensions["paywall.export_account"] = _export_account
-
-
-def _export_account(account: Any) -> dict[str, Any]:
-    from sqlalchemy import select
-
-    from paywall.billing.services import billing_service
-    from paywall.devices.models import DeviceSession
-    from paywall.devices.services import describe
-    from paywall.extensions import db
-
-    sessions = db.session.scalars(
-        select(DeviceSession).where(DeviceSession.account_id == account.id)
-    ).all()
-    devices = [
-        {
-            **describe(s),
-            "ended_at": s.ended_at.isoformat() if s.ended_at else None,
-            "end_reason": s.end_reason,
-            "user_agent": s.user_agent,
-        }
-        for s in sessions
-    ]
-    return {"devices": devices, **billing_service().export(account)}
-
-
-def _register_meter(app: Flask) -> None:
-    from paywall.extensions import api, csrf
-    from paywall.meter import views as meter_views
-
-    api.register_blueprint(meter_views.blp)
-    csrf.exempt(meter_views.blp)
-    from paywall.grants import cli as grant_cli
-    from paywall.grants import models as _grant_models  # noqa: F401 - the table, for Alembic
-
-    grant_cli.init_app(app)
-
-
-def _plans_or_nothing() -> list[Any]:
-    from paywall.billing.services import billing_service
-    from paywall.errors import UpstreamError
-
-    try:
-        return billing_service()._stripe(billing_service().plans)
-    except UpstreamError:
-        return []
-
-
-def _migrations_dir() -> str:
-    from pathlib import Path
-
-    return str(Path(__file__).resolve().parent.parent / "migrations")

@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "SITE_URL": None,
     "SMTP_URL": None,  # smtp://user:pass@host:port ; unset in demo = print emails to the log
     "MAIL_FROM": "Paywall <no-reply@paywall.invalid>",
+    # Seconds between attempts at one email; the last attempt is about three days after the first.
+    "MAIL_RETRY_SCHEDULE": [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, DAY, DAY],
     "TRUSTED_ORIGINS": [],  # extra origins allowed to send cookie-authenticated API requests
     # Device sessions
     "MAX_DEVICES": 5,
@@ -124,6 +126,15 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "JSON_SORT_KEYS": False,
+    # Background jobs (paywall.queue). Every CELERY_* key goes to Celery, lower-cased.
+    "CELERY_BROKER_URL": None,  # default: REDIS_URL, else an SQLite file in instance/ (demo)
+    "QUEUE_RETRY_SCHEDULE": [10, 60, 300, 1800, 3600, 6 * 3600],
+    "QUEUE_SWEEP_INTERVAL": 30,  # seconds between sweeps for jobs recorded and not done
+    "QUEUE_REDELIVER_AFTER": 300,  # a job sent this long ago and not done is sent again
+    "QUEUE_COUNTDOWN_LIMIT": 300,  # retries further off than this wait for the sweep
+    "QUEUE_VISIBILITY_TIMEOUT": 3600,
+    "QUEUE_KEEP_FINISHED_DAYS": 7,
+    "CAP_ENFORCEMENT_BATCH": 500,  # subscribers per job after a catalogue change
     # flask-smorest / OpenAPI
     "API_TITLE": "Paywall API",
     "API_VERSION": "v1",

@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from paywall.extensions import db
 
 #: The PostgreSQL advisory lock ``flask db upgrade`` holds (migrations/env.py), so two
 #: deploys upgrading at once run one after the other instead of racing on the DDL.
@@ -42,6 +44,12 @@ def configure_engine(engine: Engine, config: Mapping[str, Any] | None = None) ->
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_app(app: Flask) -> None:
+    """Install the hooks on the app's engine."""
+    with app.app_context():
+        configure_engine(db.engine)
 
 
 def _postgresql_timeouts(engine: Engine, config: Mapping[str, Any]) -> None:

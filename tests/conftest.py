@@ -170,6 +170,8 @@ def base_config(database_url: str, smtp_port: int, **overrides: Any) -> dict[str
         "ARGON2_MEMORY_COST": 1024,
         "ARGON2_PARALLELISM": 1,
         "WTF_CSRF_ENABLED": False,
+        # Jobs run in the committing thread right after commit; tests/queue run real workers.
+        "CELERY_TASK_ALWAYS_EAGER": True,
     }
     if database_url.startswith("postgresql") and REDIS_URL:
         config["RATELIMIT_STORAGE_URI"] = REDIS_URL

@@ -37,6 +37,7 @@ from paywall.devices.services import DeviceLimitReached, describe, device_servic
 from paywall.devices.views import clear_session_cookie, log_in, set_session_cookie
 from paywall.errors import PaywallError
 from paywall.extensions import db
+from paywall.ports import billing
 
 bp = Blueprint("pages", __name__, template_folder="../templates")
 
@@ -60,7 +61,7 @@ def safe_next(target: str | None) -> str:
 
 
 def _describe(account: Any) -> dict[str, Any]:
-    return current_app.extensions["paywall.describe_account"](account)  # type: ignore[no-any-return]
+    return billing().describe_account(account)
 
 
 @bp.get("/")
@@ -72,17 +73,16 @@ def home() -> str:
         return render_template("home.html", account=None)
     account = _describe(current_user)
     invoices, invoices_error = None, None
-    lister = current_app.extensions.get("paywall.list_invoices")
-    if lister is not None and account.get("subscription"):
+    if account.get("subscription"):
         try:
-            invoices = lister(current_user)
+            invoices = billing().list_invoices(current_user)
         except PaywallError:
             invoices, invoices_error = [], "Your invoices cannot be shown right now. Try later."
     return render_template(
         "home.html",
         account=account,
         site_url=current_app.config["SITE_URL"],
-        plans=current_app.extensions.get("paywall.list_plans", lambda: [])(),
+        plans=billing().list_plans(),
         invoices=invoices,
         invoices_error=invoices_error,
     )

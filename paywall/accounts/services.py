@@ -32,6 +32,7 @@ from paywall.devices.models import ACCOUNT_DELETED
 from paywall.errors import PaywallError
 from paywall.outbox.models import OutboxEmail
 from paywall.outbox.services import Outbox
+from paywall.ports import billing
 from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
@@ -380,7 +381,7 @@ def account_service() -> AccountService:
                 account_id, PASSWORD_CHANGED, keep_session_id=keep
             ),
             email_links=LinkSigner(cfg["SECRET_KEY"], CHANGE_EMAIL, cfg["VERIFY_TOKEN_MAX_AGE"]),
-            erase_elsewhere=current_app.extensions.get("paywall.erase_account", lambda _a: None),
-            export_elsewhere=current_app.extensions.get("paywall.export_account", lambda _a: {}),
+            erase_elsewhere=billing().erase_account,
+            export_elsewhere=billing().export_account,
         )
     return g.account_service  # type: ignore[no-any-return]

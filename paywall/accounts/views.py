@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import after_this_request, current_app
+from flask import after_this_request
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 from werkzeug.wrappers import Response
@@ -28,6 +28,7 @@ from paywall.accounts.services import account_service
 from paywall.devices.auth import current_device
 from paywall.devices.views import clear_session_cookie
 from paywall.extensions import db
+from paywall.ports import billing
 from paywall.schemas import api_errors
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Reader accounts")
@@ -56,8 +57,7 @@ def sign_up(body: dict[str, Any]) -> dict[str, str]:
 @api_errors(blp, 401)
 def get_account() -> dict[str, Any]:
     """The signed-in reader, their subscription and what it grants."""
-    describe = current_app.extensions["paywall.describe_account"]
-    return describe(current_user)  # type: ignore[no-any-return]
+    return billing().describe_account(current_user)
 
 
 @blp.route("/account/verification-email", methods=["POST"])
@@ -144,7 +144,7 @@ def verify_email(body: dict[str, Any]) -> dict[str, Any]:
     """Confirm an address with the token from the verification link."""
     account = account_service().verify_email(body["token"])
     db.session.commit()
-    return current_app.extensions["paywall.describe_account"](account)  # type: ignore[no-any-return]
+    return billing().describe_account(account)
 
 
 @blp.route("/password-resets", methods=["POST"])

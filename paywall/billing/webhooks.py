@@ -23,9 +23,13 @@ from paywall.billing.gateway import StripeRefused
 from paywall.billing.models import StripeEvent, Subscription
 from paywall.billing.services import BillingService, _id, from_unix
 from paywall.clock import utcnow
+from paywall.queue import defer
 from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
+
+#: The job that evicts overflow devices after a catalogue change (paywall.billing.tasks).
+ENFORCE_CAPS = "billing.enforce_caps"
 
 PROCESSED, IGNORED, ORPHANED, FAILED, DUPLICATE = (
     "processed",
@@ -286,19 +290,9 @@ class WebhookService:
 
     def _catalogue_changed(self, _event: dict[str, Any], _obj: dict[str, Any]) -> None:
         self.billing.sync_plans()
-        self._enforce_caps()
-
-    def _enforce_caps(self) -> None:
-        """A plan's max_devices may have gone down: evict overflow devices of its readers."""
-        account_ids = self.session.scalars(
-            select(Subscription.account_id)
-            .where(Subscription.status.in_(("active", "trialing", "past_due")))
-            .distinct()
-        ).all()
-        for account_id in account_ids:
-            account = self.session.get(Account, account_id)
-            if account is not None:
-                self.billing.devices.enforce_cap(account)
+        # A plan's max_devices may have gone down. Evicting overflow devices touches every
+        # subscriber, so it runs on the queue in batches and the webhook answers at once.
+        defer(ENFORCE_CAPS, "", session=self.session)
 
 
 def new_row(event: dict[str, Any]) -> StripeEvent:

@@ -28,6 +28,7 @@ from paywall.devices.models import (
     DeviceSession,
 )
 from paywall.errors import NotFound, PaywallError
+from paywall.ports import billing
 from paywall.types import DbSession
 
 TOKEN_BYTES = 32  # 256 bits from the OS CSPRNG; OWASP asks for at least 64 bits of entropy
@@ -361,6 +362,6 @@ def device_service() -> DeviceService:
         g.device_service = DeviceService(
             db.session,
             DevicePolicy.from_config(current_app.config),
-            cap_for=current_app.extensions.get("paywall.device_cap"),
+            cap_for=billing().device_cap,
         )
     return g.device_service  # type: ignore[no-any-return]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, Response, after_this_request, current_app, g
+from flask import Flask, Response, after_this_request, current_app
 
 from paywall.extensions import db
 from paywall.notifications.services import BatchResult, story_service
-from paywall.outbox.dispatch import deliver as send_emails
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +22,8 @@ def plan_story(story_id: str) -> list[int]:
 
 
 def deliver_batch(story_id: str, batch: int) -> BatchResult:
-    """Send one batch; emails it queued are sent after it commits."""
-    result = story_service().deliver_batch(story_id, batch, db.session.commit)
-    if g.pop("outbox_pending", False):
-        send_emails(current_app._get_current_object())  # type: ignore[attr-defined]
-    return result
+    """Send one batch; emails it queued become jobs sent to the queue when it commits."""
+    return story_service().deliver_batch(story_id, batch, db.session.commit)
 
 
 def run_story(app: Flask, story_id: str, *, wait: float = 0.0) -> None:

@@ -1,4 +1,4 @@
-"""Queue emails in the caller's transaction; send them after it commits."""
+"""Queue emails in the caller's transaction; a worker sends each one after it commits."""
 
 from __future__ import annotations
 
@@ -7,19 +7,24 @@ import smtplib
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from email.utils import make_msgid
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, g
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from paywall.clock import utcnow
 from paywall.outbox.models import OutboxEmail
+from paywall.queue import defer
 from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
 _LONG_LINES = default_policy.clone(max_line_length=998)
+
+#: The job that sends one email (paywall.outbox.tasks).
+SEND_EMAIL = "outbox.send_email"
 
 
 class Transport(Protocol):
@@ -101,53 +106,45 @@ class Outbox:
                     self.session.add(email)
             except IntegrityError:
                 return
-        g.outbox_pending = True
+        self.session.flush()
+        defer(SEND_EMAIL, email.id, session=self.session)
 
 
-def send_pending(
+def send_one(
     session: DbSession,
+    email_id: int,
     transport: Transport,
     sender: str,
-    limit: int = 50,
     html: Callable[[str, str], str] | None = None,
-) -> int:
-    """Send up to ``limit`` queued emails; returns how many went. Failures stay queued.
+) -> bool:
+    """Send one queued email unless it already went; returns whether it went now. A transport
+    error propagates after the attempt is counted on this email (the caller commits).
     ``html(subject, body)``, if given, renders the HTML alternative of the plain text."""
-    sent = 0
-    for _ in range(limit):
-        email = session.scalars(
-            select(OutboxEmail)
-            .where(OutboxEmail.sent_at.is_(None), OutboxEmail.attempts < 10)
-            .order_by(OutboxEmail.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if email is None:
-            session.rollback()
-            break
-        email.attempts += 1
-        # Long one-token headers (List-Unsubscribe URLs) must stay plain, not RFC 2047 words:
-        # allow RFC 5322's 998 characters per line for emails that carry extra headers.
-        message = EmailMessage(policy=_LONG_LINES) if email.headers else EmailMessage()
-        message["From"] = sender
-        message["To"] = email.to
-        message["Subject"] = email.subject
-        for name, value in (email.headers or {}).items():
-            message[name] = value
-        message.set_content(email.body)
-        if html is not None:
-            try:
-                message.add_alternative(html(email.subject, email.body), subtype="html")
-            except Exception:  # noqa: BLE001 - a broken template must not hold the mail back
-                log.exception("email html part failed; sending plain text only")
+    email = session.get(OutboxEmail, email_id)
+    if email is None or email.sent_at is not None:
+        return False
+    email.attempts += 1
+    # Long one-token headers (List-Unsubscribe URLs) must stay plain, not RFC 2047 words:
+    # allow RFC 5322's 998 characters per line for emails that carry extra headers.
+    message = EmailMessage(policy=_LONG_LINES) if email.headers else EmailMessage()
+    message["From"] = sender
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    # One Message-ID per email, so a receiving server can drop a resend it already has.
+    message["Message-ID"] = make_msgid(idstring=f"outbox-{email.id}")
+    for name, value in (email.headers or {}).items():
+        message[name] = value
+    message.set_content(email.body)
+    if html is not None:
         try:
-            transport.send(message)
-        except (OSError, smtplib.SMTPException) as exc:
-            email.last_error = str(exc)[:500]
-            session.commit()
-            log.warning("email not sent, will retry", extra={"email_id": email.id})
-            break
-        email.sent_at = utcnow()
-        session.commit()
-        sent += 1
-    return sent
+            message.add_alternative(html(email.subject, email.body), subtype="html")
+        except Exception:  # noqa: BLE001 - a broken template must not hold the mail back
+            log.exception("email html part failed; sending plain text only")
+    try:
+        transport.send(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        email.last_error = str(exc)[:500]
+        raise
+    email.sent_at = utcnow()
+    email.last_error = None
+    return True
