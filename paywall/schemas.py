@@ -25,7 +25,8 @@ class ApiErrorSchema(ma.Schema):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "bad_request: the body is not valid JSON (or another malformed request)",
+    400: "bad_request: the body is not valid JSON, or the request carries NUL bytes, lone "
+    "surrogates, too deep JSON or huge numbers (refused before any view)",
     401: "unauthorized, or session_evicted / session_revoked / session_expired",
     403: "csrf_failed: a cookie-authenticated write from another site",
     404: "not_found",
@@ -45,8 +46,12 @@ BODY_ERRORS = (400, 413, 422)
 def api_errors(blp: Any, *statuses: int) -> Callable[[F], F]:
     """Document the error statuses an endpoint can answer, all with the one error body."""
 
+    # paywall.hardening refuses malformed input on every request (400) before any view runs,
+    # so every operation documents 400 whether or not it reads a body.
+    every = sorted({400, *statuses})
+
     def decorate(view: F) -> F:
-        for status in statuses:
+        for status in every:
             view = blp.alt_response(
                 status, schema=ApiErrorSchema, description=ERROR_DESCRIPTIONS[status]
             )(view)
