@@ -10,6 +10,7 @@ from sqlalchemy import select
 from paywall.accounts.models import Account
 from paywall.accounts.passwords import normalise_email
 from paywall.clock import utcnow
+from paywall.entitlements.revocations import GRANT_ENDED, record
 from paywall.errors import NotFound, PaywallError
 from paywall.grants.access import Grant
 from paywall.grants.models import AccessGrant
@@ -95,8 +96,14 @@ class GrantService:
         if max_devices is not None and max_devices < 1:
             raise GrantInvalid("--max-devices must be a positive integer.")
         account = self._account(email)
+        lost: set[str] = set()
         for old in self.active(account.id, now):
             old.revoked_at, old.revoked_by = now, f"{by} (replaced)"
+            lost.update(f for f in old.features if f not in features)
+        if lost:
+            # Tokens naming the features the new grant drops stop working (the frontend
+            # renews); a subscription may still give them, which the renewed token shows.
+            record(self.session, sub=account.id, reason=GRANT_ENDED)
         row = AccessGrant(
             account_id=account.id,
             features=features,
@@ -113,11 +120,14 @@ class GrantService:
 
     def revoke(self, email: str, *, by: str, now: datetime | None = None) -> list[AccessGrant]:
         now = now or utcnow()
-        ended = self.active(self._account(email).id, now)
+        account = self._account(email)
+        ended = self.active(account.id, now)
         for row in ended:
             row.revoked_at, row.revoked_by = now, by
             self._tell_ended(row, "was withdrawn")
         self.session.flush()
+        if ended:
+            record(self.session, sub=account.id, reason=GRANT_ENDED)
         return ended
 
     def active(self, account_id: str, now: datetime | None = None) -> list[AccessGrant]:
