@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-#: A secret that is only acceptable in demo or debug mode.
+from paywall.instance import instance_secret, private_file
+
+#: The old published demo secret: refused everywhere (the demo now generates its own).
 DEMO_SECRET = "demo-only-secret-key-do-not-use-in-production"  # noqa: S105
 DEMO_ENTITLEMENT_KEY = "demo-only-entitlement-key"
 
@@ -41,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_TIMEOUT": 30 * DAY,
     "SESSION_ABSOLUTE_LIFETIME": 365 * DAY,
     "SESSION_TOUCH_INTERVAL": 60,
+    # The session value is replaced after this many seconds of use; the replaced value works
+    # until the new one is used, then for GRACE seconds more; after that it ends the session.
+    "SESSION_ROTATION_INTERVAL": 300,
+    "SESSION_ROTATION_GRACE": 30,
     # Passwords: argon2id at OWASP's first recommended set (m=19 MiB, t=2, p=1).
     # https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#argon2id
     "ARGON2_TIME_COST": 2,
@@ -181,14 +188,18 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         cfg[key] = _as_list(cfg.get(key))
     demo = bool(cfg["DEMO"])  # debug never implies demo: it would drop every check below
     if demo:
-        cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEMO_SECRET
+        # Never a published value (a link for someone else's address was forged with one):
+        # ``make run`` passes a per-run secret; without one, a random one kept in instance/.
+        if not cfg["SECRET_KEY"] or cfg["SECRET_KEY"] == DEMO_SECRET:
+            cfg["SECRET_KEY"] = instance_secret(app.instance_path, "secret_key")
         cfg["ENTITLEMENT_KEYS"] = cfg["ENTITLEMENT_KEYS"] or [DEMO_ENTITLEMENT_KEY]
         cfg["SESSION_COOKIE_SECURE"] = bool(cfg.get("SESSION_COOKIE_SECURE_IN_DEMO", False))
     cfg["DATABASE_URL"] = cfg["DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI")
     if cfg["DATABASE_URL"]:
         cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
     elif demo:
-        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + app.instance_path + "/paywall.sqlite3"
+        database = private_file(Path(app.instance_path) / "paywall.sqlite3")
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(database)
     if not cfg["RATELIMIT_STORAGE_URI"]:
         # Counting per process lets N processes allow N times the limit: demo only.
         cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or ("memory://" if demo else None)
@@ -211,6 +222,12 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
+    for key, positive in (("SESSION_ROTATION_INTERVAL", True), ("SESSION_ROTATION_GRACE", False)):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"PAYWALL_{key} must be a number of seconds")
+        if positive and value == 0:
+            raise ConfigError(f"PAYWALL_{key} must be more than 0 seconds")
     proxies = cfg.get("TRUSTED_PROXY_COUNT", 0)
     if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
