@@ -194,6 +194,36 @@ def test_account_deletion_ends_every_session(app: Flask, auth: AuthActions, read
     assert ended_sids(app) == {ids["Laptop"]: "account_deleted", ids["Phone"]: "account_deleted"}
 
 
+@pytest.mark.parametrize(
+    "app_config",
+    [
+        {
+            "PUBLISHER_API_KEYS": [PUBLISHER_KEY],
+            "SESSION_ROTATION_INTERVAL": 300,
+            "SESSION_ROTATION_GRACE": 30,
+        }
+    ],
+)
+def test_a_reused_session_value_is_a_session_revocation(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    from tests.functional.test_session_rotation import advance
+
+    old = auth.log_in()[1].get_json()["token"]
+    bare = app.test_client(use_cookies=False)
+    advance(app, 301)
+    new = bare.get("/api/v1/account", headers={"Authorization": f"Bearer {old}"}).headers[
+        "Paywall-Session-Token"
+    ]
+    assert (
+        bare.get("/api/v1/account", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+    )
+    advance(app, 31)
+    reused = bare.get("/api/v1/account", headers={"Authorization": f"Bearer {old}"})
+    assert reused.get_json()["error"]["code"] == "session_reused"
+    assert list(ended_sids(app).values()) == ["session_reused"]
+
+
 def test_a_rolled_back_change_records_nothing(app: Flask, auth: AuthActions, reader: str) -> None:
     auth.browser(name="Laptop")
     with app.app_context():
