@@ -150,9 +150,7 @@ def test_concurrent_gifts_never_pass_the_monthly_limit(app: Flask, giver: Any) -
     assert sorted(statuses) == [201, 201, 201, 403, 403, 403]
 
 
-def test_the_giver_lists_and_revokes_their_gifts(
-    app: Flask, auth: AuthActions, giver: Any
-) -> None:
+def test_the_giver_lists_and_revokes_their_gifts(app: Flask, auth: AuthActions, giver: Any) -> None:
     first = give(giver, "first").get_json()
     give(giver, "second")
     listing = giver.get("/api/v1/gifts").get_json()
