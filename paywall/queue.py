@@ -315,6 +315,7 @@ def beat_schedule(app: Flask) -> dict[str, Any]:
 
 def _import_tasks() -> None:
     # Importing registers each domain's shared tasks with every Celery app.
+    import paywall.accounts.tasks
     import paywall.billing.tasks
     import paywall.devices.tasks
     import paywall.outbox.tasks  # noqa: F401
