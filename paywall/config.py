@@ -210,13 +210,13 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
     if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
         raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
     for key in ("GIFTS_PER_MONTH", "GIFT_MAX_READERS"):
-        value = cfg[key]
+        value = cfg.get(key, DEFAULTS[key])
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"PAYWALL_{key} must be a non-negative integer")
-    ttl = cfg["GIFT_TTL_DAYS"]
+    ttl = cfg.get("GIFT_TTL_DAYS", DEFAULTS["GIFT_TTL_DAYS"])
     if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
         raise ConfigError("PAYWALL_GIFT_TTL_DAYS must be a positive number of days")
-    if "{token}" not in str(cfg["GIFT_URL"]):
+    if "{token}" not in str(cfg.get("GIFT_URL", DEFAULTS["GIFT_URL"])):
         raise ConfigError("PAYWALL_GIFT_URL must contain {token} (and usually {article})")
     if demo:
         return
