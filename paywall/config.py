@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_TIMEOUT": 30 * DAY,
     "SESSION_ABSOLUTE_LIFETIME": 365 * DAY,
     "SESSION_TOUCH_INTERVAL": 60,
+    # The session value is replaced after this many seconds of use; the replaced value works
+    # until the new one is used, then for GRACE seconds more; after that it ends the session.
+    "SESSION_ROTATION_INTERVAL": 300,
+    "SESSION_ROTATION_GRACE": 30,
     # Passwords: argon2id at OWASP's first recommended set (m=19 MiB, t=2, p=1).
     # https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#argon2id
     "ARGON2_TIME_COST": 2,
@@ -204,6 +208,12 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
+    for key, positive in (("SESSION_ROTATION_INTERVAL", True), ("SESSION_ROTATION_GRACE", False)):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"PAYWALL_{key} must be a number of seconds")
+        if positive and value == 0:
+            raise ConfigError(f"PAYWALL_{key} must be more than 0 seconds")
     proxies = cfg.get("TRUSTED_PROXY_COUNT", 0)
     if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")

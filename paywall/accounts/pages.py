@@ -289,6 +289,8 @@ SIGNED_OUT_REASONS = {
     "password_changed": "You were signed out on this device because your password was changed.",
     "expired": "Your session on this device expired. Log in again.",
     "account_deleted": "This account was deleted.",
+    "session_reused": "You were signed out because this sign-in was copied and used on another "
+    "device. Log in again, and change your password if that was not you.",
 }
 
 

@@ -8,7 +8,7 @@ from flask import Response, request
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 
-from paywall.devices.auth import current_device
+from paywall.devices.auth import current_device, presented_token, rotated_session_value
 from paywall.entitlements.schemas import (
     CheckHeadersSchema,
     IssuedTokenSchema,
@@ -46,6 +46,9 @@ def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
             "max_devices": access.max_devices,
         },
     }
+    rotated = rotated_session_value()
+    if rotated and presented_token()[1] == "bearer":  # a cookie's value stays out of reach of JS
+        body["session_token"] = rotated
     return body, 200, NO_STORE
 
 
