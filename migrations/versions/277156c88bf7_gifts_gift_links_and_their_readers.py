@@ -1,7 +1,7 @@
 """gifts: gift links and the browsers that opened them
 
 Revision ID: 277156c88bf7
-Revises: 5a1c0e9b7d21
+Revises: b7e4d2a91c05
 Create Date: 2026-12-03 06:45:00.000000
 
 """
@@ -13,7 +13,7 @@ import paywall.types
 
 # revision identifiers, used by Alembic.
 revision = '277156c88bf7'
-down_revision = '5a1c0e9b7d21'
+down_revision = 'b7e4d2a91c05'
 branch_labels = None
 depends_on = None
 
