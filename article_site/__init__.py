@@ -8,6 +8,7 @@ who may not never receives them: not in HTML, JSON, print view or feed.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,18 +25,46 @@ from article_site.readers import TOKEN_COOKIE, Reader, identify
 from paywall.entitlements.verifier import can_read
 
 DEMO_KEY = "demo-only-entitlement-key"
+#: The secret the site once fell back to: published in the source, refused everywhere.
+OLD_DEMO_SECRET = "demo-only-article-site-secret"  # noqa: S105
+
+
+class SiteConfigError(RuntimeError):
+    """The site's configuration is unsafe outside demo mode; the message names the setting."""
+
+
+def check_site_config(config: dict[str, Any]) -> None:
+    """Refuse what the service refuses outside demo mode (issue 11: the site fell back to
+    hard-coded secrets and never refused them). In demo, fill in per-process values."""
+    secret = config.get("SECRET_KEY")
+    if config.get("DEMO"):
+        if not secret or secret == OLD_DEMO_SECRET:
+            config["SECRET_KEY"] = secrets.token_hex(32)
+        config["ENTITLEMENT_KEYS"] = config.get("ENTITLEMENT_KEYS") or [DEMO_KEY]
+        return
+    if not secret or secret == OLD_DEMO_SECRET or len(str(secret)) < 32:
+        raise SiteConfigError(
+            "ARTICLE_SITE_SECRET_KEY is missing, a published default, or shorter than 32 characters"
+        )
+    keys = config.get("ENTITLEMENT_KEYS") or []
+    if not keys or DEMO_KEY in keys or any(len(k) < 32 for k in keys):
+        raise SiteConfigError(
+            "PAYWALL_ENTITLEMENT_KEYS must list one or more keys of at least 32 characters"
+        )
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=os.environ.get("ARTICLE_SITE_SECRET_KEY", "demo-only-article-site-secret"),
+        # One demo switch for the service and the site (``make run`` sets it).
+        DEMO=os.environ.get("PAYWALL_DEMO", "").lower() in ("1", "true", "yes"),
+        SECRET_KEY=os.environ.get("ARTICLE_SITE_SECRET_KEY") or None,
         SESSION_COOKIE_NAME="site_session",
         PAYWALL_URL=os.environ.get("ARTICLE_SITE_PAYWALL_URL", "http://127.0.0.1:8000"),
         PAYWALL_API_URL=os.environ.get("ARTICLE_SITE_PAYWALL_API_URL"),
         SITE_URL=os.environ.get("PAYWALL_SITE_URL", "http://127.0.0.1:8001"),
         ENTITLEMENT_KEYS=[
-            k for k in os.environ.get("PAYWALL_ENTITLEMENT_KEYS", DEMO_KEY).split(",") if k
+            k for k in os.environ.get("PAYWALL_ENTITLEMENT_KEYS", "").split(",") if k
         ],
         DEVICE_COOKIE_NAME=os.environ.get("PAYWALL_DEVICE_COOKIE_NAME", "paywall_session"),
         COOKIE_SECURE=os.environ.get("ARTICLE_SITE_COOKIE_SECURE", "") == "1",
@@ -47,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
+    check_site_config(app.config)
     app.config["PAYWALL_API_URL"] = app.config["PAYWALL_API_URL"] or app.config["PAYWALL_URL"]
     client = PaywallClient(app.config["PAYWALL_API_URL"])
     anonymous_meter = AnonymousMeter(app.config["SECRET_KEY"], app.config["METER_LIMIT"])

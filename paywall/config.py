@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-#: A secret that is only acceptable in demo or debug mode.
+from paywall.instance import instance_secret, private_file
+
+#: The old published demo secret: refused everywhere (the demo now generates its own).
 DEMO_SECRET = "demo-only-secret-key-do-not-use-in-production"  # noqa: S105
 DEMO_ENTITLEMENT_KEY = "demo-only-entitlement-key"
 
@@ -178,14 +181,18 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         cfg[key] = _as_list(cfg.get(key))
     demo = bool(cfg["DEMO"])  # debug never implies demo: it would drop every check below
     if demo:
-        cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEMO_SECRET
+        # Never a published value (a link for someone else's address was forged with one):
+        # ``make run`` passes a per-run secret; without one, a random one kept in instance/.
+        if not cfg["SECRET_KEY"] or cfg["SECRET_KEY"] == DEMO_SECRET:
+            cfg["SECRET_KEY"] = instance_secret(app.instance_path, "secret_key")
         cfg["ENTITLEMENT_KEYS"] = cfg["ENTITLEMENT_KEYS"] or [DEMO_ENTITLEMENT_KEY]
         cfg["SESSION_COOKIE_SECURE"] = bool(cfg.get("SESSION_COOKIE_SECURE_IN_DEMO", False))
     cfg["DATABASE_URL"] = cfg["DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI")
     if cfg["DATABASE_URL"]:
         cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
     elif demo:
-        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + app.instance_path + "/paywall.sqlite3"
+        database = private_file(Path(app.instance_path) / "paywall.sqlite3")
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(database)
     if not cfg["RATELIMIT_STORAGE_URI"]:
         # Counting per process lets N processes allow N times the limit: demo only.
         cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or ("memory://" if demo else None)

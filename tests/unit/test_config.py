@@ -42,6 +42,10 @@ def test_safe_production_config_starts() -> None:
         ({"VAPID_PRIVATE_KEY": "not a key"}, "PAYWALL_VAPID_PRIVATE_KEY"),
         ({"VAPID_SUBJECT": "newsroom@example.com"}, "PAYWALL_VAPID_SUBJECT"),
         ({"PUBLISHER_API_KEYS": ["short"]}, "PAYWALL_PUBLISHER_API_KEYS"),
+        # Without Stripe or a mail server nothing can be sold and no link can be sent.
+        ({"STRIPE_API_KEY": None}, "PAYWALL_STRIPE_API_KEY"),
+        ({"SMTP_URL": None}, "PAYWALL_SMTP_URL"),
+        ({"SMTP_URL": ""}, "PAYWALL_SMTP_URL"),
     ],
 )
 def test_unsafe_config_is_refused_naming_the_setting(change: dict, setting: str) -> None:
@@ -61,7 +65,8 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_demo_mode_starts_without_secrets(tmp_path) -> None:
     app = create_app({"DEMO": True, "DATABASE_URL": f"sqlite:///{tmp_path}/demo.sqlite3"})
-    assert app.config["SECRET_KEY"] == DEMO_SECRET
+    # A secret of its own (kept in instance/, 0600), never the one published in the source.
+    assert app.config["SECRET_KEY"] != DEMO_SECRET and len(app.config["SECRET_KEY"]) >= 32
     assert app.config["SESSION_COOKIE_SECURE"] is False
 
 
