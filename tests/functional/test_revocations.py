@@ -349,10 +349,10 @@ def test_sweep_records_idle_and_absolute_expiry_once(
 
 
 def test_grant_end_and_withdrawal_are_recorded(app: Flask, auth: AuthActions, reader: str) -> None:
-    from paywall.grants.services import GrantService
+    from paywall.grants.services import grant_service
 
     with app.app_context():
-        grants = GrantService(db.session)
+        grants = grant_service()
         grants.grant(
             reader,
             features=["premium_content"],
