@@ -1,7 +1,7 @@
 """entitlements: revocations (the feed frontends follow)
 
 Revision ID: 7e1f3a9c2b40
-Revises: b7e4d2a91c05
+Revises: ab7b415f53ce
 Create Date: 2026-12-03 06:50:00
 
 """
@@ -12,7 +12,7 @@ import paywall.types
 
 
 revision = '7e1f3a9c2b40'
-down_revision = 'b7e4d2a91c05'
+down_revision = 'ab7b415f53ce'
 branch_labels = None
 depends_on = None
 
