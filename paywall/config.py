@@ -239,7 +239,9 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
     if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
         raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
-    if cfg["OUTBOUND_WEBHOOK_URLS"] and not _webhook_secret_ok(cfg["OUTBOUND_WEBHOOK_SECRET"]):
+    if cfg.get("OUTBOUND_WEBHOOK_URLS") and not _webhook_secret_ok(
+        cfg.get("OUTBOUND_WEBHOOK_SECRET")
+    ):
         raise ConfigError(
             "PAYWALL_OUTBOUND_WEBHOOK_SECRET must be whsec_<base64 of at least 24 random bytes> "
             "when PAYWALL_OUTBOUND_WEBHOOK_URLS is set"

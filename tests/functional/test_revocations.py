@@ -435,4 +435,5 @@ def test_another_instance_sees_the_change_through_the_table(
     assert [e["sid"] for e in answer["revocations"]] == [claims["sid"]]
     with other.app_context():
         assert revocation_state().is_revoked(claims["sub"], claims["sid"], claims["iat"])
+        revocation_state().stop()
     del token
