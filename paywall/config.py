@@ -203,7 +203,7 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
     for key, positive in (("SESSION_ROTATION_INTERVAL", True), ("SESSION_ROTATION_GRACE", False)):
-        value = cfg[key]
+        value = cfg.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"PAYWALL_{key} must be a number of seconds")
         if positive and value == 0:
