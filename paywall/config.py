@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-#: A secret that is only acceptable in demo or debug mode.
+from paywall.instance import instance_secret, private_file
+
+#: The old published demo secret: refused everywhere (the demo now generates its own).
 DEMO_SECRET = "demo-only-secret-key-do-not-use-in-production"  # noqa: S105
 DEMO_ENTITLEMENT_KEY = "demo-only-entitlement-key"
 
@@ -102,6 +105,12 @@ DEFAULTS: dict[str, Any] = {
     "ENTITLEMENT_TTL": 300,
     # The meter: distinct metered articles a reader without premium_content reads per UTC month
     "METER_LIMIT": 3,
+    # Gift links (paywall.gifts): per giver per UTC month, days a link opens its article, and
+    # browsers one link opens it for (a link posted publicly stops at that many readers).
+    "GIFTS_PER_MONTH": 10,
+    "GIFT_TTL_DAYS": 30,
+    "GIFT_MAX_READERS": 100,
+    "GIFT_URL": "{site_url}/news/{article}?gift={token}",
     # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
     "PUBLISHER_API_KEYS": [],
     # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
@@ -172,14 +181,18 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         cfg[key] = _as_list(cfg.get(key))
     demo = bool(cfg["DEMO"])  # debug never implies demo: it would drop every check below
     if demo:
-        cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEMO_SECRET
+        # Never a published value (a link for someone else's address was forged with one):
+        # ``make run`` passes a per-run secret; without one, a random one kept in instance/.
+        if not cfg["SECRET_KEY"] or cfg["SECRET_KEY"] == DEMO_SECRET:
+            cfg["SECRET_KEY"] = instance_secret(app.instance_path, "secret_key")
         cfg["ENTITLEMENT_KEYS"] = cfg["ENTITLEMENT_KEYS"] or [DEMO_ENTITLEMENT_KEY]
         cfg["SESSION_COOKIE_SECURE"] = bool(cfg.get("SESSION_COOKIE_SECURE_IN_DEMO", False))
     cfg["DATABASE_URL"] = cfg["DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI")
     if cfg["DATABASE_URL"]:
         cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
     elif demo:
-        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + app.instance_path + "/paywall.sqlite3"
+        database = private_file(Path(app.instance_path) / "paywall.sqlite3")
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(database)
     if not cfg["RATELIMIT_STORAGE_URI"]:
         # Counting per process lets N processes allow N times the limit: demo only.
         cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or ("memory://" if demo else None)
@@ -213,6 +226,15 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
     if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
         raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
+    for key in ("GIFTS_PER_MONTH", "GIFT_MAX_READERS"):
+        value = cfg.get(key, DEFAULTS[key])
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"PAYWALL_{key} must be a non-negative integer")
+    ttl = cfg.get("GIFT_TTL_DAYS", DEFAULTS["GIFT_TTL_DAYS"])
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
+        raise ConfigError("PAYWALL_GIFT_TTL_DAYS must be a positive number of days")
+    if "{token}" not in str(cfg.get("GIFT_URL", DEFAULTS["GIFT_URL"])):
+        raise ConfigError("PAYWALL_GIFT_URL must contain {token} (and usually {article})")
     if demo:
         return
     if cfg.get("RATELIMIT_ENABLED") and not cfg.get("RATELIMIT_STORAGE_URI"):

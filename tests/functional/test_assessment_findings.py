@@ -121,3 +121,202 @@ def test_a_subscribe_form_refuses_a_foreign_next(
     assert response.status_code == 303
     cancel = standin.get(response.headers["Location"].rsplit("/", 1)[1])["cancel_url"]
     assert "evil.example" not in cancel
+
+
+# -- the demo's exposure --------------------------------------------------------------------
+def test_the_demo_passes_per_run_secrets_by_environment() -> None:
+    """``make run`` signed links with a published secret and put the stand-in's API key and
+    webhook secret on its command line (visible in ``ps``)."""
+    from demo.__main__ import demo_environment, standin_process
+    from paywall.config import DEMO_SECRET
+
+    first, use_standin = demo_environment({})
+    second, _ = demo_environment({})
+    assert use_standin
+    for name in ("PAYWALL_SECRET_KEY", "ARTICLE_SITE_SECRET_KEY", "PAYWALL_STRIPE_API_KEY"):
+        assert first[name] != second[name], name  # generated per run
+        assert len(first[name]) >= 32
+    assert first["PAYWALL_SECRET_KEY"] != DEMO_SECRET
+    command, env = standin_process(first)
+    secrets_ = (first["PAYWALL_STRIPE_API_KEY"], first["PAYWALL_STRIPE_WEBHOOK_SECRET"])
+    assert not any(secret in part for part in command for secret in secrets_)
+    assert (env["STANDIN_API_KEY"], env["STANDIN_WEBHOOK_SECRET"]) == secrets_
+    # An operator's own settings win.
+    assert demo_environment({"PAYWALL_SECRET_KEY": "mine" * 10})[0]["PAYWALL_SECRET_KEY"] == (
+        "mine" * 10
+    )
+
+
+def test_the_standins_control_endpoints_need_its_api_key(standin: Any) -> None:
+    """``/_standin/*`` listed every customer's email and moved money for anyone."""
+    import requests
+
+    from tests.conftest import STANDIN_API_KEY
+
+    for method, path in (("get", "/_standin/clock"), ("post", "/_standin/clock/advance")):
+        for headers in ({}, {"Authorization": "Bearer sk_test_wrong"}, {"Authorization": "x"}):
+            refused = requests.request(method, standin.url + path, headers=headers, timeout=10)
+            assert refused.status_code == 401, (path, headers)
+            assert refused.json()["error"]["message"]
+    allowed = requests.get(
+        standin.url + "/_standin/clock",
+        headers={"Authorization": f"Bearer {STANDIN_API_KEY}"},
+        timeout=10,
+    )
+    assert allowed.status_code == 200 and "now" in allowed.json()
+
+
+def test_the_site_refuses_unsafe_settings_outside_demo() -> None:
+    """The article site fell back to hard-coded secrets and never refused them."""
+    from article_site import DEMO_KEY, OLD_DEMO_SECRET, SiteConfigError
+    from article_site import create_app as create_site
+
+    safe = {"SECRET_KEY": "s" * 40, "ENTITLEMENT_KEYS": ["k" * 40], "DEMO": False}
+    assert create_site(safe).config["SECRET_KEY"] == "s" * 40
+    for change, setting in (
+        ({"SECRET_KEY": None}, "ARTICLE_SITE_SECRET_KEY"),
+        ({"SECRET_KEY": OLD_DEMO_SECRET}, "ARTICLE_SITE_SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "ARTICLE_SITE_SECRET_KEY"),
+        ({"ENTITLEMENT_KEYS": []}, "PAYWALL_ENTITLEMENT_KEYS"),
+        ({"ENTITLEMENT_KEYS": [DEMO_KEY]}, "PAYWALL_ENTITLEMENT_KEYS"),
+        ({"ENTITLEMENT_KEYS": ["short"]}, "PAYWALL_ENTITLEMENT_KEYS"),
+    ):
+        with pytest.raises(SiteConfigError, match=setting):
+            create_site({**safe, **change})
+    # Demo mode starts without them, with a secret of its own (never the published one).
+    demo = create_site({"DEMO": True, "SECRET_KEY": None, "ENTITLEMENT_KEYS": []})
+    assert demo.config["SECRET_KEY"] not in (None, OLD_DEMO_SECRET)
+    assert len(demo.config["SECRET_KEY"]) >= 32
+
+
+def test_the_site_reads_the_demo_switch_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from article_site import SiteConfigError
+    from article_site import create_app as create_site
+
+    for name in ("PAYWALL_DEMO", "ARTICLE_SITE_SECRET_KEY", "PAYWALL_ENTITLEMENT_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SiteConfigError):
+        create_site()
+    monkeypatch.setenv("PAYWALL_DEMO", "true")
+    assert create_site().config["DEMO"] is True
+
+
+def test_demo_files_are_readable_by_their_owner_only(tmp_path: Any) -> None:
+    """The demo's SQLite file was world-readable."""
+    import os
+
+    from paywall.instance import instance_secret, private_file
+
+    old = os.umask(0o022)  # a usual umask: files would be 0644
+    try:
+        database = private_file(tmp_path / "instance" / "paywall.sqlite3")
+        secret = instance_secret(tmp_path / "instance", "secret_key")
+        existing = tmp_path / "instance" / "broker.sqlite3"
+        existing.write_text("")
+        private_file(existing)
+    finally:
+        os.umask(old)
+    for path in (database, tmp_path / "instance" / "secret_key", existing):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert (tmp_path / "instance").stat().st_mode & 0o777 == 0o700
+    assert len(secret) >= 32
+    assert instance_secret(tmp_path / "instance", "secret_key") == secret  # kept, shared
+
+
+def test_a_demo_app_has_no_published_secret_and_a_private_database() -> None:
+    from pathlib import Path
+
+    from paywall import create_app
+    from paywall.config import DEMO_SECRET
+
+    app = create_app({"DEMO": True})
+    assert app.config["SECRET_KEY"] != DEMO_SECRET and len(app.config["SECRET_KEY"]) >= 32
+    database = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    assert database.stat().st_mode & 0o777 == 0o600
+    assert (Path(app.instance_path) / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+# -- access logs ----------------------------------------------------------------------------
+def tiny_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A WSGI app for the gunicorn test (the log line is gunicorn's, whatever the app)."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+
+def test_gunicorn_access_log_redacts_tokens(tmp_path: Any) -> None:
+    """``?token=`` and ``session_id=`` reached gunicorn's access log."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import requests
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    log_file = tmp_path / "access.log"
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--access-logfile",
+            str(log_file),
+            "--access-logformat",
+            '%(h)s "%(r)s" %(s)s q=%(q)s ref="%(f)s"',
+            "--logger-class",
+            "paywall.logs.GunicornLogger",
+            "tests.functional.test_assessment_findings:tiny_app",
+        ],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    secret = "SeCrEt" + "x" * 20
+    try:
+        deadline = time.monotonic() + 60  # a liveness bound, not a timing target
+        while True:
+            try:
+                requests.get(
+                    f"http://127.0.0.1:{port}/reset-password?token={secret}&lang=en",
+                    headers={"Referer": f"http://127.0.0.1/billing/return?session_id={secret}"},
+                    timeout=5,
+                )
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        requests.get(f"http://127.0.0.1:{port}/billing/return?session_id={secret}", timeout=5)
+        while time.monotonic() < deadline and log_file.read_text().count("\n") < 2:
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    lines = log_file.read_text().splitlines()
+    assert len(lines) == 2, lines
+    assert all(secret not in line for line in lines), lines
+    assert "/reset-password?token=[redacted]&lang=en" in lines[0]
+    assert "q=token=[redacted]&lang=en" in lines[0]
+    assert "session_id=[redacted]" in lines[0] and "session_id=[redacted]" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        ("/verify-email?token=abc&next=/x", "/verify-email?token=[redacted]&next=/x"),
+        ("/a?x=1&session_id=cs_1", "/a?x=1&session_id=[redacted]"),
+        ("/unsubscribe?unsubscribe_token=u", "/unsubscribe?unsubscribe_token=[redacted]"),
+        ("/plain?next=/article", "/plain?next=/article"),
+    ],
+)
+def test_redact_url(url: str, redacted: str) -> None:
+    from paywall.logs import redact_url
+
+    assert redact_url(url) == redacted
