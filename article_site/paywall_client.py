@@ -48,6 +48,31 @@ class PaywallClient:
             return None
         return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
 
+    def give_gift(self, session_value: str, article: str) -> tuple[int, dict[str, Any]]:
+        """Make a gift link for the signed-in subscriber: (status, body); 503 if unreachable."""
+        try:
+            response = self.http.post(
+                self.api_url + "/api/v1/gifts",
+                json={"article": article},
+                headers={"Authorization": f"Bearer {session_value}"},
+                timeout=self.timeout,
+            )
+            return response.status_code, response.json()
+        except (requests.RequestException, ValueError):
+            return 503, {"error": {"code": "paywall_unreachable", "message": ""}}
+
+    def open_gift(self, token: str, article: str, visitor: str) -> tuple[int, dict[str, Any]]:
+        """Ask the service whether a gift link opens ``article`` for this browser."""
+        try:
+            response = self.http.post(
+                self.api_url + "/api/v1/gifts/open",
+                json={"token": token, "article": article, "visitor": visitor},
+                timeout=self.timeout,
+            )
+            return response.status_code, response.json()
+        except (requests.RequestException, ValueError):
+            return 503, {"error": {"code": "paywall_unreachable", "message": ""}}
+
     def devices(self, session_value: str) -> dict[str, Any] | None:
         response = self.http.get(
             self.api_url + "/api/v1/sessions",

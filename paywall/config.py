@@ -105,6 +105,12 @@ DEFAULTS: dict[str, Any] = {
     "ENTITLEMENT_TTL": 300,
     # The meter: distinct metered articles a reader without premium_content reads per UTC month
     "METER_LIMIT": 3,
+    # Gift links (paywall.gifts): per giver per UTC month, days a link opens its article, and
+    # browsers one link opens it for (a link posted publicly stops at that many readers).
+    "GIFTS_PER_MONTH": 10,
+    "GIFT_TTL_DAYS": 30,
+    "GIFT_MAX_READERS": 100,
+    "GIFT_URL": "{site_url}/news/{article}?gift={token}",
     # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
     "PUBLISHER_API_KEYS": [],
     # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
@@ -210,7 +216,7 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
     for key, positive in (("SESSION_ROTATION_INTERVAL", True), ("SESSION_ROTATION_GRACE", False)):
-        value = cfg[key]
+        value = cfg.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"PAYWALL_{key} must be a number of seconds")
         if positive and value == 0:
@@ -220,6 +226,15 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
     if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
         raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
+    for key in ("GIFTS_PER_MONTH", "GIFT_MAX_READERS"):
+        value = cfg.get(key, DEFAULTS[key])
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"PAYWALL_{key} must be a non-negative integer")
+    ttl = cfg.get("GIFT_TTL_DAYS", DEFAULTS["GIFT_TTL_DAYS"])
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
+        raise ConfigError("PAYWALL_GIFT_TTL_DAYS must be a positive number of days")
+    if "{token}" not in str(cfg.get("GIFT_URL", DEFAULTS["GIFT_URL"])):
+        raise ConfigError("PAYWALL_GIFT_URL must contain {token} (and usually {article})")
     if demo:
         return
     if cfg.get("RATELIMIT_ENABLED") and not cfg.get("RATELIMIT_STORAGE_URI"):

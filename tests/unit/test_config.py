@@ -100,3 +100,22 @@ def test_demo_generates_a_vapid_key_once_readable_only_by_its_owner(tmp_path) ->
 def test_debug_never_implies_demo(debug: dict) -> None:
     with pytest.raises(ConfigError, match="PAYWALL_SECRET_KEY"):
         create_app({**SAFE, "SECRET_KEY": None, **debug})
+
+
+def test_gift_settings_are_checked() -> None:
+    import pytest
+
+    from paywall.config import ConfigError, check_config
+
+    base = {"SQLALCHEMY_DATABASE_URI": "sqlite://", "DEVICE_POLICY": "refuse", "MAX_DEVICES": 5}
+    base["METER_LIMIT"] = 3
+    check_config(base, demo=True)
+    for key, value in (
+        ("GIFTS_PER_MONTH", -1),
+        ("GIFTS_PER_MONTH", "10"),
+        ("GIFT_MAX_READERS", True),
+        ("GIFT_TTL_DAYS", 0),
+        ("GIFT_URL", "https://news.example/{article}"),
+    ):
+        with pytest.raises(ConfigError, match=f"PAYWALL_{key}"):
+            check_config({**base, key: value}, demo=True)
