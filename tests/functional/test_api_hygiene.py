@@ -140,6 +140,36 @@ class TestCsrf:
         )
         assert bearer.status_code == 204
 
+    @pytest.mark.parametrize(
+        "app_config", [{"TRUSTED_ORIGINS": ["https://app.news.test", "https://m.news.test:8443"]}]
+    )
+    def test_the_sites_and_trusted_origins_may_write_others_may_not(
+        self, auth: AuthActions, reader: str
+    ) -> None:
+        """The allow-list: PUBLIC_URL, SITE_URL and PAYWALL_TRUSTED_ORIGINS, by exact origin."""
+        browser = auth.browser()
+        allowed = (
+            "https://news.test",  # SITE_URL
+            "https://NEWS.test",  # origins compare case-insensitively
+            "https://app.news.test",
+            "https://m.news.test:8443",
+        )
+        for origin in allowed:
+            ok = browser.post("/api/v1/account/verification-email", headers={"Origin": origin})
+            assert ok.status_code == 202, origin
+        refused = (
+            "http://news.test",  # another scheme
+            "https://news.test:444",  # another port
+            "https://evil.news.test",  # a subdomain not listed
+            "https://news.test.evil.example",
+            "https://m.news.test",  # the listed one has a port
+            "null",
+        )
+        for origin in refused:
+            forged = browser.post("/api/v1/account/verification-email", headers={"Origin": origin})
+            assert forged.status_code == 403, origin
+            assert forged.get_json()["error"]["code"] == "csrf_failed", origin
+
     @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
     def test_forms_without_a_csrf_token_are_refused(self, app: Flask, reader: str) -> None:
         response = app.test_client().post("/login", data={"email": reader, "password": PASSWORD})
