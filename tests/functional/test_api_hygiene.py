@@ -42,6 +42,18 @@ def test_oversized_body_is_413(client, app: Flask) -> None:
     assert response.get_json()["error"]["code"] == "payload_too_large"
     assert account_count(app) == 0
 
+    # The limits exactly: 64 KiB for the API, 1 MiB for the webhook (a byte over is 413; at
+    # the limit the body is read and refused for what it says instead).
+    def sized(path: str, size: int) -> int:
+        return client.post(
+            path, data=b"x" * size, headers={"Content-Type": "application/json"}
+        ).status_code
+
+    assert sized("/api/v1/accounts", 64 * 1024 + 1) == 413
+    assert sized("/api/v1/accounts", 64 * 1024) == 400
+    assert sized("/api/v1/stripe/webhook", 1024 * 1024 + 1) == 413
+    assert sized("/api/v1/stripe/webhook", 1024 * 1024) == 400
+
 
 def test_404_and_405_are_json_on_the_api(client) -> None:
     missing = client.get("/api/v1/nope")

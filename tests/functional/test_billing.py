@@ -254,6 +254,22 @@ def test_forged_tampered_and_stale_webhooks_are_refused_with_nothing_written(
     assert count(billing_app, StripeEvent) == 0
 
 
+def test_a_signature_inside_the_300_s_tolerance_is_accepted(
+    billing_app: Flask, standin: Any
+) -> None:
+    """The other side of the stale case above (301 s old: refused)."""
+    payload = signed_event(standin, "something.new")
+    response = billing_app.test_client().post(
+        "/api/v1/stripe/webhook",
+        data=payload,
+        headers={
+            "Stripe-Signature": standin.sign(payload, timestamp=int(time.time()) - 280),
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 200, response.get_json()
+
+
 def test_two_signatures_one_valid_and_secret_rotation(billing_app: Flask, standin: Any) -> None:
     payload = signed_event(standin, "something.new")
     good = standin.sign(payload)
