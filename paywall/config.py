@@ -105,6 +105,18 @@ DEFAULTS: dict[str, Any] = {
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # Revocations (paywall.entitlements.revocations): the feed and the in-process state
+    "REVOCATION_LEEWAY": 120,  # the frontends' offline leeway: listed for TTL + this
+    "REVOCATION_RETENTION": None,  # seconds a revocation stays listed; None: TTL + leeway
+    "REVOCATION_REFRESH_INTERVAL": 0.25,  # seconds between the per-process state's queries
+    "REVOCATION_GAP_SETTLE": 60,  # seconds before a missing feed id counts as rolled back
+    "REVOCATION_MAX_WAIT": 30,  # the longest long poll (?wait=) of the feed
+    "REVOCATION_SWEEP_INTERVAL": 10,  # seconds between sweeps for expiry and lapses
+    "REVOCATION_SWEEP_LOOKBACK": 3600,  # what the sweep looks back over (covers beat outages)
+    # Outbound webhooks (Standard Webhooks): session.ended and entitlement.changed
+    "OUTBOUND_WEBHOOK_URLS": [],
+    "OUTBOUND_WEBHOOK_SECRET": None,  # whsec_<base64 of 24-64 random bytes>
+    "OUTBOUND_WEBHOOK_RETRY_SCHEDULE": [5, 30, 120, 600, 1800, 3600, 6 * 3600],
     # The meter: distinct metered articles a reader without premium_content reads per UTC month
     "METER_LIMIT": 3,
     # Gift links (paywall.gifts): per giver per UTC month, days a link opens its article, and
@@ -163,6 +175,7 @@ LIST_SETTINGS = (
     "ENTITLEMENT_KEYS",
     "TRUSTED_ORIGINS",
     "PUBLISHER_API_KEYS",
+    "OUTBOUND_WEBHOOK_URLS",
     "PUSH_ALLOWED_ORIGINS",
     "NOTIFICATION_TOPICS",
 )
@@ -228,6 +241,13 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
     if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
         raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
+    if cfg.get("OUTBOUND_WEBHOOK_URLS") and not _webhook_secret_ok(
+        cfg.get("OUTBOUND_WEBHOOK_SECRET")
+    ):
+        raise ConfigError(
+            "PAYWALL_OUTBOUND_WEBHOOK_SECRET must be whsec_<base64 of at least 24 random bytes> "
+            "when PAYWALL_OUTBOUND_WEBHOOK_URLS is set"
+        )
     for key in ("GIFTS_PER_MONTH", "GIFT_MAX_READERS"):
         value = cfg.get(key, DEFAULTS[key])
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -270,6 +290,18 @@ def _contrast_with_white(color: str) -> float:
     from paywall.brand import contrast
 
     return contrast(color, "#ffffff")
+
+
+def _webhook_secret_ok(secret: Any) -> bool:
+    import base64
+    import binascii
+
+    if not isinstance(secret, str) or not secret.startswith("whsec_"):
+        return False
+    try:
+        return len(base64.b64decode(secret[6:] + "==")) >= 24
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _as_list(value: Any) -> list[str]:
