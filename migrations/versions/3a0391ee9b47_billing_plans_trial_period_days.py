@@ -1,7 +1,7 @@
 """billing: plans.trial_period_days, the Price's free trial
 
 Revision ID: 3a0391ee9b47
-Revises: ab7b415f53ce
+Revises: 7e1f3a9c2b40
 Create Date: 2026-12-03 07:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '3a0391ee9b47'
-down_revision = 'ab7b415f53ce'
+down_revision = '7e1f3a9c2b40'
 branch_labels = None
 depends_on = None
 
