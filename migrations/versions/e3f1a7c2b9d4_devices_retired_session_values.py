@@ -1,7 +1,7 @@
 """devices: retired session values (older rotated-out values, for reuse detection)
 
 Revision ID: e3f1a7c2b9d4
-Revises: 7e1f3a9c2b40
+Revises: 3a0391ee9b47
 Create Date: 2026-12-03 06:55:00
 
 """
@@ -12,7 +12,7 @@ import paywall.types
 
 # revision identifiers, used by Alembic.
 revision = 'e3f1a7c2b9d4'
-down_revision = '7e1f3a9c2b40'
+down_revision = '3a0391ee9b47'
 branch_labels = None
 depends_on = None
 
