@@ -15,8 +15,18 @@ from bench import database, loadgen, machine
 from bench.procs import ROOT
 from bench.runner import FULL, GUNICORN, SMOKE, Context, log
 
-KEYS = ("tokens", "refresh", "login", "webhooks", "scale", "memory", "configs", "profiles")
-HTTP = ("refresh", "login", "webhooks", "scale", "memory", "configs", "profiles")
+KEYS = (
+    "tokens",
+    "refresh",
+    "login",
+    "webhooks",
+    "scale",
+    "memory",
+    "configs",
+    "profiles",
+    "revocation",
+)
+HTTP = ("refresh", "login", "webhooks", "scale", "memory", "configs", "profiles", "revocation")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -119,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import memory
 
                 attempt("memory", memory.run)
+            if "revocation" in selected:
+                from bench import revocation
+
+                attempt("revocation", revocation.run)
     finally:
         ctx.stop()
         if not args.keep_db:
