@@ -204,6 +204,7 @@ class DeviceService:
                     DeviceSession.token_used_at.is_(None),
                 )
                 .values(token_used_at=now)
+                .execution_options(synchronize_session=False)
             )
             set_committed_value(found, "token_used_at", now)
             self.session.info["touched"] = True
@@ -260,6 +261,8 @@ class DeviceService:
                 DeviceSession.ended_at.is_(None),
             )
             .values(**values)
+            # Not "evaluate": a request that loses the compare-and-set keeps what it read.
+            .execution_options(synchronize_session=False)
         )
         self.session.info["touched"] = True
         if int(result.rowcount or 0) != 1:  # type: ignore[attr-defined]

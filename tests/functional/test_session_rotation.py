@@ -400,6 +400,7 @@ def test_two_requests_racing_with_the_old_value_rotate_once(
             def racer() -> None:
                 try:
                     outcome["result"] = DeviceService(second_db, policy).authenticate(old)
+                    outcome["seen"] = outcome["result"].device.token_digest  # before commit
                     second_db.commit()
                 except Exception as exc:  # noqa: BLE001 - reported by the assertion below
                     outcome["error"] = exc
@@ -412,6 +413,8 @@ def test_two_requests_racing_with_the_old_value_rotate_once(
             assert not thread.is_alive()
             assert "error" not in outcome, outcome.get("error")
             assert outcome["result"].new_value is None  # it lost the compare-and-set
+            # and its request still sees the value it was authenticated with
+            assert outcome["seen"] == digest(old)
         finally:
             first_db.close()
             second_db.close()
