@@ -15,7 +15,8 @@ Anything given on the command line (or in ``GUNICORN_CMD_ARGS``) wins over this 
 - Prometheus multiprocess mode for ``/metrics`` (``PROMETHEUS_MULTIPROC_DIR``, one directory
   per instance, emptied at start-up);
 - access log lines without query strings or referrers (tokens travel in query strings), in
-  ``access_log_format``; ``logger_class`` is the hook to redact further.
+  ``access_log_format``, through ``paywall.logs.GunicornLogger``, which redacts credentials from
+  any format.
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ errorlog = "-"
 # %(U)s is the path without the query string; no %(r)s, %(q)s or %(f)s (referrer), which
 # would carry reset and verification tokens into the log.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
-#: The hook for redaction (docs/security.md): a ``gunicorn.glogging.Logger`` subclass
-#: that rewrites ``atoms`` before they are formatted. The default logger keeps the format above.
-logger_class = "gunicorn.glogging.Logger"
+# And whatever a changed format still logs loses its credentials (?token=, session_id=, ...):
+# paywall.logs.GunicornLogger redacts the request line, query string and Referer (issue 11).
+logger_class = "paywall.logs.GunicornLogger"
 
 # Metrics from every worker: prometheus-client reads this variable when it is first imported,
 # which happens after this file is read (the app is loaded later, in the workers).
