@@ -85,6 +85,8 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_API_VERSION": None,  # None: the version the code is written for (gateway.API_VERSION)
     "PLANS_CACHE_TTL": 3600,
     "PAST_DUE_GRACE_DAYS": 7,
+    # Checkout accepts the promotion codes finance creates in the Stripe dashboard.
+    "CHECKOUT_PROMOTION_CODES": False,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
     # PostgreSQL: seconds a statement may run / wait for a lock before it fails (503).

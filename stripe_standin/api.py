@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from . import routes_billing, routes_catalog, routes_customers, routes_payments
+from . import routes_billing, routes_catalog, routes_customers, routes_discounts, routes_payments
 from .errors import StripeError, api_error
 from .params import parse_form
 from .render import expand
@@ -31,6 +31,7 @@ ROUTES: list[Route] = [
     *routes_customers.routes,
     *routes_billing.routes,
     *routes_payments.routes,
+    *routes_discounts.routes,
 ]
 ALL_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
 

@@ -37,6 +37,8 @@ PREFIXES: dict[str, str] = {
     "pm_": "payment_method",
     "re_": "refund",
     "dp_": "dispute",
+    "promo_": "promotion_code",
+    "di_": "discount",
 }
 
 #: Human labels Stripe uses in "No such ..." messages.
@@ -46,6 +48,7 @@ LABELS: dict[str, str] = {
     "invoice_payment": "invoice payment",
     "payment_intent": "payment_intent",
     "payment_method": "PaymentMethod",
+    "promotion_code": "promotion code",
 }
 
 #: (request id, idempotency key) of the API request being handled on this thread, if any;
@@ -202,7 +205,9 @@ class Store:
     def find(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
         kind = kind_of(object_id)
         if kind is None:
-            return None
+            # Coupons keep the id they were given ("SPRING25"): no prefix to go by.
+            coupon = self.get("coupon", object_id)
+            return ("coupon", coupon) if coupon is not None else None
         obj = self.get(kind, object_id)
         return (kind, obj) if obj is not None else None
 

@@ -116,6 +116,7 @@ def create_testing_blueprint(
                 str(data.get("card_number", billing.SUCCESS_CARD)),
                 email=data.get("email"),
                 name=data.get("name"),
+                promotion_code=data.get("promotion_code"),
             )
         )
 

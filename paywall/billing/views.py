@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 
 from paywall import metrics
@@ -24,6 +24,7 @@ from paywall.billing.schemas import (
 )
 from paywall.billing.services import billing_service
 from paywall.billing.webhooks import WebhookService
+from paywall.devices.auth import login_required
 from paywall.errors import PaywallError
 from paywall.extensions import db
 from paywall.schemas import api_errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import after_this_request, current_app, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 from werkzeug.wrappers import Response
 
@@ -13,7 +13,7 @@ from paywall import metrics, ratelimits
 from paywall.accounts.models import Account
 from paywall.accounts.services import account_service
 from paywall.devices import emails
-from paywall.devices.auth import current_device
+from paywall.devices.auth import current_device, login_required
 from paywall.devices.models import DeviceSession
 from paywall.devices.schemas import (
     DeviceLimitSchema,

@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 
 from paywall import metrics
-from paywall.devices.auth import current_device, presented_token, rotated_session_value
+from paywall.devices.auth import (
+    current_device,
+    login_required,
+    presented_token,
+    rotated_session_value,
+)
 from paywall.entitlements.revocations import Cursor, revocation_state
 from paywall.entitlements.schemas import (
     CheckHeadersSchema,
@@ -71,6 +76,7 @@ def verify_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
 
 
 @blp.route("/check", methods=["GET"])
+@blp.doc(security=[{"entitlementToken": []}])
 @blp.arguments(CheckHeadersSchema, location="headers")
 @blp.response(204)
 @api_errors(blp, 401, 403, 422)
