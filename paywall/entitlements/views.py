@@ -8,6 +8,7 @@ from flask import Response, request
 from flask_login import current_user
 from flask_smorest import Blueprint
 
+from paywall import metrics
 from paywall.devices.auth import (
     current_device,
     login_required,
@@ -45,6 +46,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     """A short-lived token for this device session, naming what the reader may read."""
     issued = entitlement_service().issue(current_user, current_device())
+    metrics.TOKENS.inc()
     access = issued.access
     body = {
         "token": issued.token,
