@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, NoReturn
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from paywall import metrics
 from paywall.accounts.models import Account
 from paywall.clock import utcnow
 from paywall.devices import emails
@@ -354,7 +355,7 @@ class DeviceService:
                     status=422,
                     extra={"devices": [describe(s) for s in active]},
                 )
-            self._end(target, EVICTED)
+            self._end(target, EVICTED, cause="replaced")
             self.evicted.append(target)
             active.remove(target)
         overflow = len(active) - cap + 1
@@ -364,7 +365,7 @@ class DeviceService:
                     extra={"devices": [describe(s) for s in active], "limit": cap}
                 )
             for victim in lru_first(active)[:overflow]:
-                self._end(victim, EVICTED)
+                self._end(victim, EVICTED, cause="login_lru")
                 self.evicted.append(victim)
         raw = secrets.token_urlsafe(TOKEN_BYTES)
         now = utcnow()
@@ -440,7 +441,7 @@ class DeviceService:
         overflow = len(active) - self.cap_for(account)
         victims = lru_first(active)[:overflow] if overflow > 0 else []
         for victim in victims:
-            self._end(victim, EVICTED)
+            self._end(victim, EVICTED, cause="cap_lowered")
         return victims
 
     def purge_ended(self, older_than: timedelta) -> int:
@@ -460,10 +461,12 @@ class DeviceService:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def _end(self, device: DeviceSession, reason: str) -> None:
+    def _end(self, device: DeviceSession, reason: str, cause: str | None = None) -> None:
         device.ended_at = utcnow()
         device.end_reason = reason
         self.session.flush()
+        if cause is not None:
+            metrics.count_on_commit(self.session, metrics.EVICTIONS.labels(cause))
         _session_ended(self.session, session_ids=[device.id])
 
 
