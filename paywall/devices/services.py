@@ -33,6 +33,7 @@ from paywall.devices.models import (
     RetiredSessionValue,
 )
 from paywall.errors import NotFound, PaywallError
+from paywall.outbox.services import Outbox
 from paywall.ports import billing
 from paywall.types import DbSession
 
@@ -297,8 +298,6 @@ class DeviceService:
 
     def _end_reused(self, session_id: str, account: Account) -> None:
         """End a session whose rotated-out value came back, once, and tell the reader."""
-        from paywall.outbox.services import Outbox
-
         locked = self.session.scalar(
             select(DeviceSession)
             .where(DeviceSession.id == session_id)
