@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, NoReturn
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from paywall import metrics
 from paywall.accounts.models import Account
 from paywall.clock import utcnow
 from paywall.devices import emails
@@ -32,6 +33,7 @@ from paywall.devices.models import (
     RetiredSessionValue,
 )
 from paywall.errors import NotFound, PaywallError
+from paywall.outbox.services import Outbox
 from paywall.ports import billing
 from paywall.types import DbSession
 
@@ -204,6 +206,7 @@ class DeviceService:
                     DeviceSession.token_used_at.is_(None),
                 )
                 .values(token_used_at=now)
+                .execution_options(synchronize_session=False)
             )
             set_committed_value(found, "token_used_at", now)
             self.session.info["touched"] = True
@@ -260,6 +263,8 @@ class DeviceService:
                 DeviceSession.ended_at.is_(None),
             )
             .values(**values)
+            # Not "evaluate": a request that loses the compare-and-set keeps what it read.
+            .execution_options(synchronize_session=False)
         )
         self.session.info["touched"] = True
         if int(result.rowcount or 0) != 1:  # type: ignore[attr-defined]
@@ -293,8 +298,6 @@ class DeviceService:
 
     def _end_reused(self, session_id: str, account: Account) -> None:
         """End a session whose rotated-out value came back, once, and tell the reader."""
-        from paywall.outbox.services import Outbox
-
         locked = self.session.scalar(
             select(DeviceSession)
             .where(DeviceSession.id == session_id)
@@ -351,7 +354,7 @@ class DeviceService:
                     status=422,
                     extra={"devices": [describe(s) for s in active]},
                 )
-            self._end(target, EVICTED)
+            self._end(target, EVICTED, cause="replaced")
             self.evicted.append(target)
             active.remove(target)
         overflow = len(active) - cap + 1
@@ -361,7 +364,7 @@ class DeviceService:
                     extra={"devices": [describe(s) for s in active], "limit": cap}
                 )
             for victim in lru_first(active)[:overflow]:
-                self._end(victim, EVICTED)
+                self._end(victim, EVICTED, cause="login_lru")
                 self.evicted.append(victim)
         raw = secrets.token_urlsafe(TOKEN_BYTES)
         now = utcnow()
@@ -437,7 +440,7 @@ class DeviceService:
         overflow = len(active) - self.cap_for(account)
         victims = lru_first(active)[:overflow] if overflow > 0 else []
         for victim in victims:
-            self._end(victim, EVICTED)
+            self._end(victim, EVICTED, cause="cap_lowered")
         return victims
 
     def purge_ended(self, older_than: timedelta) -> int:
@@ -457,10 +460,12 @@ class DeviceService:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def _end(self, device: DeviceSession, reason: str) -> None:
+    def _end(self, device: DeviceSession, reason: str, cause: str | None = None) -> None:
         device.ended_at = utcnow()
         device.end_reason = reason
         self.session.flush()
+        if cause is not None:
+            metrics.count_on_commit(self.session, metrics.EVICTIONS.labels(cause))
         _session_ended(self.session, session_ids=[device.id])
 
 
