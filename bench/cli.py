@@ -15,8 +15,29 @@ from bench import database, loadgen, machine
 from bench.procs import ROOT
 from bench.runner import FULL, GUNICORN, SMOKE, Context, log
 
-KEYS = ("tokens", "refresh", "login", "webhooks", "scale", "memory", "configs", "profiles")
-HTTP = ("refresh", "login", "webhooks", "scale", "memory", "configs", "profiles")
+KEYS = (
+    "tokens",
+    "refresh",
+    "login",
+    "webhooks",
+    "catalogue",
+    "queue",
+    "scale",
+    "memory",
+    "configs",
+    "profiles",
+)
+HTTP = (
+    "refresh",
+    "login",
+    "webhooks",
+    "catalogue",
+    "queue",
+    "scale",
+    "memory",
+    "configs",
+    "profiles",
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -103,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
             empty = ctx.dbs["empty"]
             if empty.server is not None:
                 empty.memory["after benchmarks 2–4"] = ctx.worker_memory(empty.server)
+            if "catalogue" in selected:
+                from bench import catalogue
+
+                attempt("catalogue", catalogue.run)
+            if "queue" in selected:
+                from bench import jobs
+
+                attempt("queue", jobs.run)
             if "scale" in selected:
                 from bench import scale
 
