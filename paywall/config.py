@@ -162,6 +162,9 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_VISIBILITY_TIMEOUT": 3600,
     "QUEUE_KEEP_FINISHED_DAYS": 7,
     "CAP_ENFORCEMENT_BATCH": 500,  # subscribers per job after a catalogue change
+    # Metrics (paywall.metrics): GET /metrics with Authorization: Bearer <token>; unset = 404
+    "METRICS_TOKEN": None,
+    "WORKER_METRICS_ADDRESS": None,  # host:port where a Celery worker serves its own counters
     # flask-smorest / OpenAPI
     "API_TITLE": "Paywall API",
     "API_VERSION": "v1",
@@ -241,6 +244,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
     if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
         raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
+    if cfg.get("METRICS_TOKEN") and len(str(cfg["METRICS_TOKEN"])) < 32:
+        raise ConfigError("PAYWALL_METRICS_TOKEN must be at least 32 characters")
     if cfg.get("OUTBOUND_WEBHOOK_URLS") and not _webhook_secret_ok(
         cfg.get("OUTBOUND_WEBHOOK_SECRET")
     ):

@@ -83,7 +83,9 @@ class Fault:
 
     method: str
     path: str
-    mode: str = "error"  # "error" | "lose_response" | "down"
+    # "error": a 5xx before any work; "crash": a 500 after the work began (undone, and what
+    # the idempotency key answers from then on); "lose_response"; "down": 503 to everything.
+    mode: str = "error"
     status: int = 500
     times: int | None = 1  # None = until cleared
     delay: float = 5.0

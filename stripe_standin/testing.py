@@ -18,7 +18,7 @@ from .render import present
 from .store import Fault, Store
 from .webhooks import WebhookDispatcher
 
-FAULT_MODES = ("error", "lose_response", "down")
+FAULT_MODES = ("error", "lose_response", "down", "crash")
 
 
 def _body() -> dict[str, Any]:
