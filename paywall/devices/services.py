@@ -33,6 +33,7 @@ from paywall.devices.models import (
     RetiredSessionValue,
 )
 from paywall.errors import NotFound, PaywallError
+from paywall.outbox.services import Outbox
 from paywall.ports import billing
 from paywall.types import DbSession
 
@@ -205,6 +206,7 @@ class DeviceService:
                     DeviceSession.token_used_at.is_(None),
                 )
                 .values(token_used_at=now)
+                .execution_options(synchronize_session=False)
             )
             set_committed_value(found, "token_used_at", now)
             self.session.info["touched"] = True
@@ -261,6 +263,8 @@ class DeviceService:
                 DeviceSession.ended_at.is_(None),
             )
             .values(**values)
+            # Not "evaluate": a request that loses the compare-and-set keeps what it read.
+            .execution_options(synchronize_session=False)
         )
         self.session.info["touched"] = True
         if int(result.rowcount or 0) != 1:  # type: ignore[attr-defined]
@@ -294,8 +298,6 @@ class DeviceService:
 
     def _end_reused(self, session_id: str, account: Account) -> None:
         """End a session whose rotated-out value came back, once, and tell the reader."""
-        from paywall.outbox.services import Outbox
-
         locked = self.session.scalar(
             select(DeviceSession)
             .where(DeviceSession.id == session_id)

@@ -45,6 +45,8 @@ def advance(app: Flask, seconds: float) -> None:
                 device.rotated_at -= shift
             if device.token_used_at is not None:
                 device.token_used_at -= shift
+            if device.ended_at is not None:
+                device.ended_at -= shift
         for retired in db.session.scalars(sa.select(RetiredSessionValue)):
             retired.retired_at -= shift
             retired.grace_until -= shift
@@ -273,6 +275,30 @@ def test_only_the_last_rotated_out_values_are_kept(
     assert bearer(bare, values[-5]).get_json()["error"]["code"] == "session_reused"
 
 
+def test_purging_a_session_removes_its_rotated_out_values(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    from paywall.devices.services import device_service
+
+    value = auth.log_in()[1].get_json()["token"]
+    bare = app.test_client(use_cookies=False)
+    for _ in range(3):
+        advance(app, INTERVAL + 1)
+        value = bearer(bare, value).headers[HEADER]
+        bearer(bare, value)
+    assert (
+        bare.delete(
+            "/api/v1/sessions/current", headers={"Authorization": f"Bearer {value}"}
+        ).status_code
+        == 204
+    )
+    advance(app, 31 * 24 * 3600)
+    with app.test_request_context():
+        assert device_service().purge_ended(timedelta(days=30)) == 1
+        db.session.commit()
+        assert db.session.scalars(sa.select(RetiredSessionValue)).all() == []
+
+
 def test_logging_out_in_a_rotating_request_does_not_set_the_cookie_again(
     app: Flask, auth: AuthActions, reader: str
 ) -> None:
@@ -400,6 +426,7 @@ def test_two_requests_racing_with_the_old_value_rotate_once(
             def racer() -> None:
                 try:
                     outcome["result"] = DeviceService(second_db, policy).authenticate(old)
+                    outcome["seen"] = outcome["result"].device.token_digest  # before commit
                     second_db.commit()
                 except Exception as exc:  # noqa: BLE001 - reported by the assertion below
                     outcome["error"] = exc
@@ -412,6 +439,8 @@ def test_two_requests_racing_with_the_old_value_rotate_once(
             assert not thread.is_alive()
             assert "error" not in outcome, outcome.get("error")
             assert outcome["result"].new_value is None  # it lost the compare-and-set
+            # and its request still sees the value it was authenticated with
+            assert outcome["seen"] == digest(old)
         finally:
             first_db.close()
             second_db.close()
