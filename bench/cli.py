@@ -26,6 +26,7 @@ KEYS = (
     "memory",
     "configs",
     "profiles",
+    "meter",
 )
 HTTP = (
     "refresh",
@@ -148,12 +149,16 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import memory
 
                 attempt("memory", memory.run)
+        if "meter" in selected:  # in process, on databases of its own
+            from bench import meter
+
+            attempt("meter", meter.run)
     finally:
         ctx.stop()
         if not args.keep_db:
-            for state in list(ctx.dbs.values()):
+            for name in [state.name for state in ctx.dbs.values()] + ctx.extra_dbs:
                 try:
-                    database.drop(state.name)
+                    database.drop(name)
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
 
