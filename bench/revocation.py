@@ -56,15 +56,22 @@ def run(ctx: Context) -> None:
     finally:
         if site is not None:
             site[0].shutdown()
+            watcher = site[0].app.extensions.get("revocation_watcher")
+            if watcher is not None:
+                watcher.stop()
         service.stop()
     _report(ctx, delivery, page, mem, polls)
 
 
 def _site(ctx: Context, service_url: str, key: str) -> tuple[Any, str]:
     """The news site in this process (werkzeug, threaded), following the feed."""
+    import logging
+
     from werkzeug.serving import make_server
 
     from article_site import create_app
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per page view otherwise
 
     port = free_port()
     app = create_app(
