@@ -25,6 +25,7 @@ from paywall.entitlements.revocations import Cursor, InvalidCursor, RevocationSt
 from paywall.publishers.auth import PublisherKeyRequired, matching_key_index
 
 PATH = "/api/v1/entitlements/revocations"
+FEED: web.AppKey[FeedServer] = web.AppKey("paywall.feed")
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -47,6 +48,7 @@ class FeedServer:
 
     def app(self) -> web.Application:
         application = web.Application()
+        application[FEED] = self
         application.router.add_get(PATH, self.feed)
         application.router.add_get("/healthz", self.healthz)
         application.on_startup.append(self._start)
@@ -100,8 +102,10 @@ class FeedServer:
         try:
             while not found and loop.time() < deadline:
                 assert self._changed is not None
+                # asyncio.timeout, not wait_for: no extra task per waiting poll.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
+                    async with asyncio.timeout_at(deadline):
+                        await self._changed.wait()
                 found, after = self.state.since(cursor)
         finally:
             self.waiting -= 1

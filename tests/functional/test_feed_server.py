@@ -27,7 +27,7 @@ def app_config() -> dict[str, Any]:
 def feed_url(app: Flask, database_url: str, smtp_server: tuple[Mailbox, int]) -> Iterator[str]:
     from aiohttp import web
 
-    from paywall.entitlements.feed_server import PATH, build
+    from paywall.entitlements.feed_server import FEED, PATH, build
 
     application = build(
         base_config(database_url, smtp_server[1], PUBLISHER_API_KEYS=[PUBLISHER_KEY])
@@ -53,6 +53,7 @@ def feed_url(app: Flask, database_url: str, smtp_server: tuple[Mailbox, int]) ->
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
+        application[FEED].state.stop()
 
 
 def get(url: str, key: str = PUBLISHER_KEY, **params: Any) -> requests.Response:
