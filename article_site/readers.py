@@ -3,6 +3,8 @@
 The entitlement token is kept in an HttpOnly cookie together with a fingerprint of the paywall
 session it was issued for; it is checked with the offline verifier on every page view and
 renewed from the paywall service only when it is about to expire (or the session changed).
+When the service rotates the session's value on a renewal, the new value is what the token is
+bound to and what the reader's session cookie becomes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ NOTICES = {
     "at your account's device limit.",
     "session_revoked": "You were signed out on this device.",
     "session_expired": "Your session expired. Log in again.",
+    "session_reused": "You were signed out because this sign-in was copied and used on another "
+    "device. Log in again, and change your password if that was not you.",
+    "unauthorized": "You were signed out on this device. Log in again.",
     "paywall_unreachable": "We could not check your subscription just now.",
 }
 
@@ -89,10 +94,13 @@ def identify(
             session=None,
             notice=REASON_NOTICES.get(answer.reason or "") or NOTICES.get(answer.error_code or ""),
             clear_token=True,
-            # The paywall session is over: drop its cookie too, so the notice shows once.
-            clear_session=(answer.error_code or "").startswith("session_"),
+            # The paywall session is over (or unknown): drop its cookie too, so the notice
+            # shows once.
+            clear_session=(answer.error_code or "").startswith("session_")
+            or answer.error_code == "unauthorized",
             extra={"error_code": answer.error_code},
         )
+    session = answer.session_token or session  # rotated by this renewal: the cookie follows
     try:
         fresh = verify(answer.token, keys)
     except TokenError:

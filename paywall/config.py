@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-#: A secret that is only acceptable in demo or debug mode.
+from paywall.instance import instance_secret, private_file
+
+#: The old published demo secret: refused everywhere (the demo now generates its own).
 DEMO_SECRET = "demo-only-secret-key-do-not-use-in-production"  # noqa: S105
 DEMO_ENTITLEMENT_KEY = "demo-only-entitlement-key"
 
@@ -41,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_TIMEOUT": 30 * DAY,
     "SESSION_ABSOLUTE_LIFETIME": 365 * DAY,
     "SESSION_TOUCH_INTERVAL": 60,
+    # The session value is replaced after this many seconds of use; the replaced value works
+    # until the new one is used, then for GRACE seconds more; after that it ends the session.
+    "SESSION_ROTATION_INTERVAL": 300,
+    "SESSION_ROTATION_GRACE": 30,
     # Passwords: argon2id at OWASP's first recommended set (m=19 MiB, t=2, p=1).
     # https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#argon2id
     "ARGON2_TIME_COST": 2,
@@ -96,8 +103,26 @@ DEFAULTS: dict[str, Any] = {
     # Entitlement tokens
     "ENTITLEMENT_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # Revocations (paywall.entitlements.revocations): the feed and the in-process state
+    "REVOCATION_LEEWAY": 120,  # the frontends' offline leeway: listed for TTL + this
+    "REVOCATION_RETENTION": None,  # seconds a revocation stays listed; None: TTL + leeway
+    "REVOCATION_REFRESH_INTERVAL": 0.25,  # seconds between the per-process state's queries
+    "REVOCATION_GAP_SETTLE": 60,  # seconds before a missing feed id counts as rolled back
+    "REVOCATION_MAX_WAIT": 30,  # the longest long poll (?wait=) of the feed
+    "REVOCATION_SWEEP_INTERVAL": 10,  # seconds between sweeps for expiry and lapses
+    "REVOCATION_SWEEP_LOOKBACK": 3600,  # what the sweep looks back over (covers beat outages)
+    # Outbound webhooks (Standard Webhooks): session.ended and entitlement.changed
+    "OUTBOUND_WEBHOOK_URLS": [],
+    "OUTBOUND_WEBHOOK_SECRET": None,  # whsec_<base64 of 24-64 random bytes>
+    "OUTBOUND_WEBHOOK_RETRY_SCHEDULE": [5, 30, 120, 600, 1800, 3600, 6 * 3600],
     # The meter: distinct metered articles a reader without premium_content reads per UTC month
     "METER_LIMIT": 3,
+    # Gift links (paywall.gifts): per giver per UTC month, days a link opens its article, and
+    # browsers one link opens it for (a link posted publicly stops at that many readers).
+    "GIFTS_PER_MONTH": 10,
+    "GIFT_TTL_DAYS": 30,
+    "GIFT_MAX_READERS": 100,
+    "GIFT_URL": "{site_url}/news/{article}?gift={token}",
     # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
     "PUBLISHER_API_KEYS": [],
     # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
@@ -147,6 +172,7 @@ LIST_SETTINGS = (
     "ENTITLEMENT_KEYS",
     "TRUSTED_ORIGINS",
     "PUBLISHER_API_KEYS",
+    "OUTBOUND_WEBHOOK_URLS",
     "PUSH_ALLOWED_ORIGINS",
     "NOTIFICATION_TOPICS",
 )
@@ -167,14 +193,18 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         cfg[key] = _as_list(cfg.get(key))
     demo = bool(cfg["DEMO"])  # debug never implies demo: it would drop every check below
     if demo:
-        cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEMO_SECRET
+        # Never a published value (a link for someone else's address was forged with one):
+        # ``make run`` passes a per-run secret; without one, a random one kept in instance/.
+        if not cfg["SECRET_KEY"] or cfg["SECRET_KEY"] == DEMO_SECRET:
+            cfg["SECRET_KEY"] = instance_secret(app.instance_path, "secret_key")
         cfg["ENTITLEMENT_KEYS"] = cfg["ENTITLEMENT_KEYS"] or [DEMO_ENTITLEMENT_KEY]
         cfg["SESSION_COOKIE_SECURE"] = bool(cfg.get("SESSION_COOKIE_SECURE_IN_DEMO", False))
     cfg["DATABASE_URL"] = cfg["DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI")
     if cfg["DATABASE_URL"]:
         cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
     elif demo:
-        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + app.instance_path + "/paywall.sqlite3"
+        database = private_file(Path(app.instance_path) / "paywall.sqlite3")
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(database)
     if not cfg["RATELIMIT_STORAGE_URI"]:
         # Counting per process lets N processes allow N times the limit: demo only.
         cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or ("memory://" if demo else None)
@@ -197,11 +227,33 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
+    for key, positive in (("SESSION_ROTATION_INTERVAL", True), ("SESSION_ROTATION_GRACE", False)):
+        value = cfg.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"PAYWALL_{key} must be a number of seconds")
+        if positive and value == 0:
+            raise ConfigError(f"PAYWALL_{key} must be more than 0 seconds")
     proxies = cfg.get("TRUSTED_PROXY_COUNT", 0)
     if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
     if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
         raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
+    if cfg.get("OUTBOUND_WEBHOOK_URLS") and not _webhook_secret_ok(
+        cfg.get("OUTBOUND_WEBHOOK_SECRET")
+    ):
+        raise ConfigError(
+            "PAYWALL_OUTBOUND_WEBHOOK_SECRET must be whsec_<base64 of at least 24 random bytes> "
+            "when PAYWALL_OUTBOUND_WEBHOOK_URLS is set"
+        )
+    for key in ("GIFTS_PER_MONTH", "GIFT_MAX_READERS"):
+        value = cfg.get(key, DEFAULTS[key])
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"PAYWALL_{key} must be a non-negative integer")
+    ttl = cfg.get("GIFT_TTL_DAYS", DEFAULTS["GIFT_TTL_DAYS"])
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
+        raise ConfigError("PAYWALL_GIFT_TTL_DAYS must be a positive number of days")
+    if "{token}" not in str(cfg.get("GIFT_URL", DEFAULTS["GIFT_URL"])):
+        raise ConfigError("PAYWALL_GIFT_URL must contain {token} (and usually {article})")
     if demo:
         return
     if cfg.get("RATELIMIT_ENABLED") and not cfg.get("RATELIMIT_STORAGE_URI"):
@@ -235,6 +287,18 @@ def _contrast_with_white(color: str) -> float:
     from paywall.brand import contrast
 
     return contrast(color, "#ffffff")
+
+
+def _webhook_secret_ok(secret: Any) -> bool:
+    import base64
+    import binascii
+
+    if not isinstance(secret, str) or not secret.startswith("whsec_"):
+        return False
+    try:
+        return len(base64.b64decode(secret[6:] + "==")) >= 24
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _as_list(value: Any) -> list[str]:

@@ -308,7 +308,9 @@ def broker_url(app: Flask) -> str:
     if url:
         return str(url)
     # No server needed: kombu's SQLAlchemy transport on a SQLite file (demo, single host).
-    return "sqla+sqlite:///" + app.instance_path + "/broker.sqlite3"
+    from paywall.instance import private_file
+
+    return "sqla+sqlite:///" + str(private_file(app.instance_path + "/broker.sqlite3"))
 
 
 def beat_schedule(app: Flask) -> dict[str, Any]:
@@ -318,12 +320,19 @@ def beat_schedule(app: Flask) -> dict[str, Any]:
         "queue-purge": {"task": "paywall.queue.purge_finished", "schedule": crontab(0, 4)},
         "billing-reconcile": {"task": "billing.reconcile", "schedule": crontab(30, 3)},
         "devices-purge": {"task": "devices.purge", "schedule": crontab(0, 5)},
+        "revocations-sweep": {
+            "task": "entitlements.revocations_sweep",
+            "schedule": float(cfg["REVOCATION_SWEEP_INTERVAL"]),
+        },
+        "revocations-purge": {"task": "entitlements.revocations_purge", "schedule": 60.0},
     }
 
 
 def _import_tasks() -> None:
     # Importing registers each domain's shared tasks with every Celery app.
+    import paywall.accounts.tasks
     import paywall.billing.tasks
     import paywall.devices.tasks
+    import paywall.entitlements.tasks
     import paywall.notifications.tasks
     import paywall.outbox.tasks  # noqa: F401

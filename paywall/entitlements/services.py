@@ -79,6 +79,12 @@ class EntitlementService:
             return None, "expired"
         except TokenError:
             return None, "invalid"
+        from paywall.entitlements.revocations import revocation_state
+
+        if revocation_state().is_revoked(
+            str(claims.get("sub")), str(claims.get("sid")), claims.get("iat") or 0
+        ):
+            return None, "revoked"
         device = self.session.scalar(
             select(DeviceSession).where(DeviceSession.id == str(claims.get("sid")))
         )

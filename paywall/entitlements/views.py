@@ -8,15 +8,19 @@ from flask import Response, request
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 
-from paywall.devices.auth import current_device
+from paywall.devices.auth import current_device, presented_token, rotated_session_value
+from paywall.entitlements.revocations import Cursor, revocation_state
 from paywall.entitlements.schemas import (
     CheckHeadersSchema,
     IssuedTokenSchema,
+    RevocationFeedArgsSchema,
+    RevocationFeedSchema,
     VerifyRequestSchema,
     VerifyResultSchema,
 )
 from paywall.entitlements.services import entitlement_service
 from paywall.entitlements.verifier import can_read
+from paywall.publishers.auth import PUBLISHER_SECURITY, publisher_required
 from paywall.schemas import api_errors
 
 blp = Blueprint(
@@ -46,6 +50,9 @@ def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
             "max_devices": access.max_devices,
         },
     }
+    rotated = rotated_session_value()
+    if rotated and presented_token()[1] == "bearer":  # a cookie's value stays out of reach of JS
+        body["session_token"] = rotated
     return body, 200, NO_STORE
 
 
@@ -82,3 +89,22 @@ def check(headers: dict[str, Any]) -> Response:
     if not can_read(claims, headers["access_level"]):
         return error_response("not_entitled", "This reader may not read this article.", 403)
     return Response(status=204, headers=NO_STORE)
+
+
+@blp.route("/revocations", methods=["GET"])
+@publisher_required
+@blp.doc(security=PUBLISHER_SECURITY)
+@blp.arguments(RevocationFeedArgsSchema, location="query")
+@blp.response(200, RevocationFeedSchema)
+@api_errors(blp, 400, 401, 422)
+def revocations(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The revocation feed for frontends: revocations newer than ``after``. With ``wait``, a
+    long poll: answers as soon as there is one, else empty after ``wait`` seconds. Answered from
+    this process's state (no database connection is held while waiting)."""
+    from flask import current_app
+
+    cursor = Cursor.parse(args.get("after"))
+    wait = min(float(args["wait"]), float(current_app.config["REVOCATION_MAX_WAIT"]))
+    found, after = revocation_state().wait(cursor, wait)
+    body = {"revocations": [e.public() for e in found], "cursor": str(after)}
+    return body, 200, NO_STORE
