@@ -91,6 +91,9 @@ class PushStandIn:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.rejected: list[tuple[str, int, str]] = []  # (token, status, why)
+        #: Seconds each push waits before it is handled (tests: a slow push service, so a
+        #: worker can be caught mid-fan-out).
+        self.delay = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -158,6 +161,7 @@ class PushStandIn:
 
     def reset(self) -> None:
         with self._lock:
+            self.delay = 0.0
             self._endpoints.clear()
             self.rejected.clear()
 
@@ -231,6 +235,8 @@ class PushStandIn:
         return response
 
     def _receive(self, token: str) -> Response:
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             found = self._endpoints.get(token)
             if found is not None:
