@@ -15,7 +15,17 @@ from bench import database, loadgen, machine
 from bench.procs import ROOT
 from bench.runner import FULL, GUNICORN, SMOKE, Context, log
 
-KEYS = ("tokens", "refresh", "login", "webhooks", "scale", "memory", "configs", "profiles")
+KEYS = (
+    "tokens",
+    "refresh",
+    "login",
+    "webhooks",
+    "scale",
+    "memory",
+    "configs",
+    "profiles",
+    "notify",
+)
 HTTP = ("refresh", "login", "webhooks", "scale", "memory", "configs", "profiles")
 
 
@@ -119,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import memory
 
                 attempt("memory", memory.run)
+        if "notify" in selected:  # its own database, workers and push stand-in
+            from bench import notify
+
+            attempt("notify", notify.run)
     finally:
         ctx.stop()
         if not args.keep_db:

@@ -23,4 +23,3 @@ def test_debug_without_a_vapid_key_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="PAYWALL_VAPID_PRIVATE_KEY"):
         init_app(app)
     assert not (tmp_path / "instance").exists()  # no key was generated
-
