@@ -77,6 +77,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         BRAND_NAME=os.environ.get("PAYWALL_BRAND_NAME", "The Daily Paywall"),
         BRAND_LOGO_URL=os.environ.get("PAYWALL_BRAND_LOGO_URL") or None,
         BRAND_COLOR=os.environ.get("PAYWALL_BRAND_COLOR", "#b3001b"),
+        # The publisher key the site follows the revocation feed with (none: no watcher, a
+        # revoked token is served until it expires).
+        PUBLISHER_KEY=os.environ.get("ARTICLE_SITE_PUBLISHER_KEY") or None,
+        REVOCATION_MAX_STALENESS=float(os.environ.get("ARTICLE_SITE_REVOCATION_MAX_STALENESS", 60)),
+        REVOCATION_ON_STALE=os.environ.get("ARTICLE_SITE_REVOCATION_ON_STALE", "serve"),
     )
     if config:
         app.config.update(config)
@@ -91,6 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             current.session = new_value
 
     client = PaywallClient(app.config["PAYWALL_API_URL"], on_rotation=rotated)
+    watcher = _watcher(app)
     anonymous_meter = AnonymousMeter(app.config["SECRET_KEY"], app.config["METER_LIMIT"])
     CSRFProtect(app)
 
@@ -102,6 +108,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 keys=app.config["ENTITLEMENT_KEYS"],
                 client=client,
                 wants=wants,
+                revocations=watcher,
             )
         return g.reader  # type: ignore[no-any-return]
 
@@ -320,6 +327,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         xml = render_template("feed.xml", articles=articles().values(), site=app.config["SITE_URL"])
         return private(Response(xml, mimetype="application/rss+xml"), False)
 
+    @app.get("/gifts")
+    def gifts() -> Response | str:
+        """The subscriber's gift links: who opened them, until when, revoke."""
+        current = reader()
+        if current.session is None:
+            return redirect(paywall_link("/login", next=request.url))  # type: ignore[return-value]
+        listing = client.gifts(current.session)
+        if listing is None:
+            return redirect(paywall_link("/login", next=request.url))  # type: ignore[return-value]
+        known = articles()
+        return render_template("gifts.html", listing=listing, articles=known)
+
+    @app.post("/gifts/<gift_id>/revoke")
+    def revoke_gift(gift_id: str) -> Response:
+        current = reader()
+        if current.session is not None:
+            client.revoke_gift(current.session, gift_id)
+        return redirect(url_for("gifts"))  # type: ignore[return-value]
+
     @app.get("/devices")
     def devices() -> Response | str:
         current = reader()
@@ -360,6 +386,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     notifications.init_app(app, client, reader)
     return app
+
+
+def _watcher(app: Flask) -> Any:
+    """The revocation feed, followed in the background when the site has a publisher key."""
+    key = app.config.get("PUBLISHER_KEY")
+    if not key:
+        return None
+    from paywall.entitlements.watcher import RevocationWatcher
+
+    watcher = RevocationWatcher(
+        app.config["PAYWALL_API_URL"],
+        key,
+        max_staleness=float(app.config["REVOCATION_MAX_STALENESS"]),
+        on_stale=app.config["REVOCATION_ON_STALE"],
+    ).start()
+    app.extensions["revocation_watcher"] = watcher
+    return watcher
 
 
 def _sets_cookie(response: Response, name: str) -> bool:

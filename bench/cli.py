@@ -20,13 +20,26 @@ KEYS = (
     "refresh",
     "login",
     "webhooks",
+    "catalogue",
+    "queue",
     "scale",
     "memory",
     "configs",
     "profiles",
+    "meter",
     "notify",
 )
-HTTP = ("refresh", "login", "webhooks", "scale", "memory", "configs", "profiles")
+HTTP = (
+    "refresh",
+    "login",
+    "webhooks",
+    "catalogue",
+    "queue",
+    "scale",
+    "memory",
+    "configs",
+    "profiles",
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -113,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
             empty = ctx.dbs["empty"]
             if empty.server is not None:
                 empty.memory["after benchmarks 2–4"] = ctx.worker_memory(empty.server)
+            if "catalogue" in selected:
+                from bench import catalogue
+
+                attempt("catalogue", catalogue.run)
+            if "queue" in selected:
+                from bench import jobs
+
+                attempt("queue", jobs.run)
             if "scale" in selected:
                 from bench import scale
 
@@ -129,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import memory
 
                 attempt("memory", memory.run)
+        if "meter" in selected:  # in process, on databases of its own
+            from bench import meter
+
+            attempt("meter", meter.run)
         if "notify" in selected:  # its own database, workers and push stand-in
             from bench import notify
 
@@ -136,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ctx.stop()
         if not args.keep_db:
-            for state in list(ctx.dbs.values()):
+            for name in [state.name for state in ctx.dbs.values()] + ctx.extra_dbs:
                 try:
-                    database.drop(state.name)
+                    database.drop(name)
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
 

@@ -132,6 +132,7 @@ class Context:
         self.smtp_port = free_port()  # nothing listens: emails are only logged as failed
         self.standin: Any = None
         self.dbs: dict[str, DbState] = {}
+        self.extra_dbs: list[str] = []  # databases a benchmark made for itself (dropped after)
         self.bare: Gunicorn | None = None
         self.password_hash = ""
         self.notes: dict[str, Any] = {}

@@ -51,6 +51,13 @@ def demo_environment(environ: dict[str, str]) -> tuple[dict[str, str], bool]:
     env.setdefault("PAYWALL_SITE_URL", f"http://127.0.0.1:{SITE_PORT}")
     # One key shared by the service (signs) and the news site (verifies offline).
     env.setdefault("PAYWALL_ENTITLEMENT_KEYS", "demo-" + secrets.token_hex(32))
+    # The site follows the revocation feed with a publisher key: the first configured, else one
+    # made for this run.
+    configured = publisher_keys(env.get("PAYWALL_PUBLISHER_API_KEYS", ""))
+    if not configured:
+        configured = [secrets.token_urlsafe(32)]
+        env["PAYWALL_PUBLISHER_API_KEYS"] = json.dumps(configured)
+    env.setdefault("ARTICLE_SITE_PUBLISHER_KEY", configured[0])
     use_standin = "PAYWALL_STRIPE_API_KEY" not in env
     if use_standin:
         env["PAYWALL_STRIPE_API_KEY"] = "sk_test_standin_" + secrets.token_hex(12)
@@ -61,6 +68,14 @@ def demo_environment(environ: dict[str, str]) -> tuple[dict[str, str], bool]:
     push_url = f"http://127.0.0.1:{PUSH_PORT}"
     env.setdefault("PAYWALL_PUSH_ALLOWED_ORIGINS", ",".join([*PUSH_SERVICES, push_url]))
     return env, use_standin
+
+
+def publisher_keys(value: str) -> list[str]:
+    """``PAYWALL_PUBLISHER_API_KEYS`` as the service reads it: a JSON list or comma-separated."""
+    value = value.strip()
+    if value.startswith("["):
+        return [str(k) for k in json.loads(value) if k]
+    return [k.strip() for k in value.split(",") if k.strip()]
 
 
 def standin_process(env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -90,7 +105,7 @@ def main() -> int:
     for existing in (ROOT / "instance").iterdir():  # files made before the mask was set
         if existing.is_file():
             existing.chmod(0o600)
-    env.setdefault("PAYWALL_PUBLISHER_API_KEYS", publisher_key())  # the demo newsroom's
+    add_newsroom_key(env, publisher_key())
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
 
@@ -212,6 +227,13 @@ def print_banner(use_standin: bool) -> None:
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+def add_newsroom_key(env: dict[str, str], key: str) -> None:
+    """The demo newsroom's key (kept in instance/ for ``demo publish``) next to the site's."""
+    keys = publisher_keys(env.get("PAYWALL_PUBLISHER_API_KEYS", ""))
+    if key not in keys:
+        env["PAYWALL_PUBLISHER_API_KEYS"] = json.dumps([*keys, key])
 
 
 def publisher_key() -> str:

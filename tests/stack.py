@@ -44,6 +44,9 @@ class LiveStack:
     keys: list[str] = field(default_factory=list)
 
     def stop(self) -> None:
+        watcher = self.site.app.extensions.get("revocation_watcher")
+        if watcher is not None:
+            watcher.stop()
         self.site.stop()
         self.service.stop()
         self.standin.webhook_url = None
@@ -54,6 +57,8 @@ def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: An
     from article_site import create_app as create_site
 
     keys = [secrets.token_hex(32)]
+    # The site follows the revocation feed with the first publisher key.
+    publisher_keys = overrides.pop("PUBLISHER_API_KEYS", None) or [secrets.token_urlsafe(32)]
     # Bind first so the service knows its own public URL (links in emails, Checkout return).
     placeholder = make_server("127.0.0.1", 0, Flask("placeholder"))
     port = placeholder.server_port
@@ -72,6 +77,7 @@ def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: An
         STRIPE_WEBHOOK_SECRET=[STANDIN_WEBHOOK_SECRET],
         STRIPE_API_BASE=standin.url,
         WTF_CSRF_ENABLED=True,
+        PUBLISHER_API_KEYS=publisher_keys,
         **overrides,
     )
     runner = service_app.test_cli_runner()
@@ -86,6 +92,7 @@ def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: An
             "ENTITLEMENT_KEYS": keys,
             "SECRET_KEY": secrets.token_hex(16),
             "TESTING": True,
+            "PUBLISHER_KEY": publisher_keys[0],
         }
     )
     site = _serve_on(site_app, site_port)

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 
-from paywall.devices.auth import current_device, presented_token, rotated_session_value
+from paywall import metrics
+from paywall.devices.auth import (
+    current_device,
+    login_required,
+    presented_token,
+    rotated_session_value,
+)
 from paywall.entitlements.revocations import Cursor, revocation_state
 from paywall.entitlements.schemas import (
     CheckHeadersSchema,
@@ -40,6 +46,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     """A short-lived token for this device session, naming what the reader may read."""
     issued = entitlement_service().issue(current_user, current_device())
+    metrics.TOKENS.inc()
     access = issued.access
     body = {
         "token": issued.token,
@@ -69,6 +76,7 @@ def verify_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
 
 
 @blp.route("/check", methods=["GET"])
+@blp.doc(security=[{"entitlementToken": []}])
 @blp.arguments(CheckHeadersSchema, location="headers")
 @blp.response(204)
 @api_errors(blp, 401, 403, 422)

@@ -31,3 +31,11 @@ def test_the_demo_publisher_key_is_made_once_and_private(
     assert len(first) >= 32  # PAYWALL_PUBLISHER_API_KEYS refuses shorter keys outside demo
     assert demo.publisher_key() == first
     assert stat.S_IMODE(demo.PUBLISHER_KEY_FILE.stat().st_mode) == 0o600
+
+
+def test_the_newsroom_key_joins_the_sites_key() -> None:
+    env, _ = demo.demo_environment({})
+    site = env["ARTICLE_SITE_PUBLISHER_KEY"]
+    demo.add_newsroom_key(env, "pk_demo_" + "n" * 40)
+    demo.add_newsroom_key(env, "pk_demo_" + "n" * 40)  # once
+    assert demo.publisher_keys(env["PAYWALL_PUBLISHER_API_KEYS"]) == [site, "pk_demo_" + "n" * 40]
