@@ -27,6 +27,7 @@ KEYS = (
     "configs",
     "profiles",
     "meter",
+    "revocation",
     "notify",
 )
 HTTP = (
@@ -39,6 +40,7 @@ HTTP = (
     "memory",
     "configs",
     "profiles",
+    "revocation",
 )
 
 
@@ -150,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import memory
 
                 attempt("memory", memory.run)
+            if "revocation" in selected:
+                from bench import revocation
+
+                attempt("revocation", revocation.run)
         if "meter" in selected:  # in process, on databases of its own
             from bench import meter
 
