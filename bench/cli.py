@@ -27,6 +27,7 @@ KEYS = (
     "configs",
     "profiles",
     "meter",
+    "revocation",
 )
 HTTP = (
     "refresh",
@@ -38,6 +39,7 @@ HTTP = (
     "memory",
     "configs",
     "profiles",
+    "revocation",
 )
 
 
@@ -149,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import memory
 
                 attempt("memory", memory.run)
+            if "revocation" in selected:
+                from bench import revocation
+
+                attempt("revocation", revocation.run)
         if "meter" in selected:  # in process, on databases of its own
             from bench import meter
 
