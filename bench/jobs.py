@@ -24,7 +24,6 @@ import uuid
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from bench import database
 from bench.catalogue import REDIS, drop_queue
 from bench.procs import BIN, ROOT, free_port
 from bench.stats import Runs
@@ -71,10 +70,23 @@ def direct_rate(port: int, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def open_jobs(url: str) -> int:
-    with database.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM queue_jobs WHERE finished_at IS NULL").fetchone()
-    return int(row[0]) if row else 0
+class Watch:
+    """Counts open jobs over one autocommit connection (a connection per poll would cost the
+    machine more than the jobs it watches)."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def open_jobs(self) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM queue_jobs WHERE finished_at IS NULL"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def run(ctx: Context) -> None:
@@ -94,13 +106,15 @@ def run(ctx: Context) -> None:
         worker = _start_worker(env, ctx.logs / "queue-worker.log")
         rates: list[float] = []
         direct: list[float] = []
+        watch = Watch(state.url)
         try:
-            _wait_ready(app, state.url, sink)
+            _wait_ready(app, watch, sink)
             for _ in range(ctx.plan.runs):
                 direct.append(direct_rate(sink.port, max(20, n // 4)))
-                rates.append(_queue_rate(app, state.url, n))
+                rates.append(_queue_rate(app, watch, n))
             sweep_idle, sweep_due = _sweep_cost(app, n)
         finally:
+            watch.close()
             _stop(worker)
             drop_queue(queue_name)
     queue_rate = Runs.of(rates)
@@ -209,24 +223,24 @@ def _enqueue(app: Any, n: int) -> float:
     return committed
 
 
-def _wait_ready(app: Any, url: str, sink: Sink) -> None:
+def _wait_ready(app: Any, watch: Watch, sink: Sink) -> None:
     """One email through the worker: it is up and has loaded the app."""
     before = sink.count
     _enqueue(app, 1)
     deadline = time.monotonic() + 120
-    while sink.count == before or open_jobs(url):
+    while sink.count == before or watch.open_jobs():
         if time.monotonic() > deadline:
             raise RuntimeError("the worker did not send the first email within 120 s")
         time.sleep(0.1)
 
 
-def _queue_rate(app: Any, url: str, n: int) -> float:
+def _queue_rate(app: Any, watch: Watch, n: int) -> float:
     started = _enqueue(app, n)
     deadline = time.monotonic() + 600
-    while open_jobs(url):
+    while watch.open_jobs():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{open_jobs(url)} of {n} jobs still open after 600 s")
-        time.sleep(0.02)
+            raise RuntimeError(f"{watch.open_jobs()} of {n} jobs still open after 600 s")
+        time.sleep(0.05)
     return n / (time.perf_counter() - started)
 
 
