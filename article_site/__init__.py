@@ -19,10 +19,8 @@ from flask_wtf import CSRFProtect
 from article_site.content import Article, articles
 from article_site.meter import METER_COOKIE, AnonymousMeter, MeterDecision, account_read
 from article_site.paywall_client import PaywallClient
-from article_site.readers import TOKEN_COOKIE, Reader, identify
-from paywall.entitlements.verifier import can_read
-
-DEMO_KEY = "demo-only-entitlement-key"
+from article_site.readers import TOKEN_COOKIE, Reader, identify, token_cookie
+from paywall.entitlements.verifier import DEFAULT_LEEWAY, RemoteKeys, can_read
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -33,9 +31,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         PAYWALL_URL=os.environ.get("ARTICLE_SITE_PAYWALL_URL", "http://127.0.0.1:8000"),
         PAYWALL_API_URL=os.environ.get("ARTICLE_SITE_PAYWALL_API_URL"),
         SITE_URL=os.environ.get("PAYWALL_SITE_URL", "http://127.0.0.1:8001"),
-        ENTITLEMENT_KEYS=[
-            k for k in os.environ.get("PAYWALL_ENTITLEMENT_KEYS", DEMO_KEY).split(",") if k
-        ],
+        # The service's public keys (default: <PAYWALL_API_URL>/.well-known/jwks.json).
+        JWKS_URL=os.environ.get("ARTICLE_SITE_JWKS_URL"),
+        # Seconds of clock difference tolerated between this server and the service.
+        TOKEN_LEEWAY=float(os.environ.get("ARTICLE_SITE_TOKEN_LEEWAY", str(DEFAULT_LEEWAY))),
         DEVICE_COOKIE_NAME=os.environ.get("PAYWALL_DEVICE_COOKIE_NAME", "paywall_session"),
         COOKIE_SECURE=os.environ.get("ARTICLE_SITE_COOKIE_SECURE", "") == "1",
         METER_LIMIT=int(os.environ.get("PAYWALL_METER_LIMIT", "3")),
@@ -48,6 +47,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.config["PAYWALL_API_URL"] = app.config["PAYWALL_API_URL"] or app.config["PAYWALL_URL"]
     client = PaywallClient(app.config["PAYWALL_API_URL"])
+    keys = RemoteKeys(
+        app.config["JWKS_URL"]
+        or app.config["PAYWALL_API_URL"].rstrip("/") + "/.well-known/jwks.json",
+        issuer=app.config["PAYWALL_URL"].rstrip("/"),
+    )
+    cookies = token_cookie(app.config["SECRET_KEY"])
     anonymous_meter = AnonymousMeter(app.config["SECRET_KEY"], app.config["METER_LIMIT"])
     CSRFProtect(app)
 
@@ -56,9 +61,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             g.reader = identify(
                 request,
                 cookie_name=app.config["DEVICE_COOKIE_NAME"],
-                keys=app.config["ENTITLEMENT_KEYS"],
+                keys=keys,
                 client=client,
+                cookies=cookies,
                 wants=wants,
+                leeway=app.config["TOKEN_LEEWAY"],
             )
         return g.reader  # type: ignore[no-any-return]
 

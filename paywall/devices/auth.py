@@ -29,6 +29,15 @@ def presented_token() -> tuple[str | None, str]:
     return (cookie, "cookie") if cookie else (None, "")
 
 
+def current_session_value() -> str:
+    """The device session's secret value as this request's response leaves: what a token issued
+    now is bound to (``cnf.sth``). Only valid after ``login_required``."""
+    token, _source = presented_token()
+    if not token:
+        raise Unauthorized()
+    return token
+
+
 def current_device() -> DeviceSession:
     """The signed-in device session; only valid after ``login_required``."""
     return g.device_session  # type: ignore[no-any-return]
