@@ -8,6 +8,7 @@ who may not never receives them: not in HTML, JSON, print view or feed.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -17,16 +18,41 @@ from flask import Flask, Response, abort, g, jsonify, redirect, render_template,
 from flask_wtf import CSRFProtect
 
 from article_site.content import Article, articles
+from article_site.gifts import VISITOR_COOKIE, GiftDecision, new_visitor, open_gift
 from article_site.meter import METER_COOKIE, AnonymousMeter, MeterDecision, account_read
 from article_site.paywall_client import PaywallClient
 from article_site.readers import TOKEN_COOKIE, Reader, identify, token_cookie
 from paywall.entitlements.verifier import DEFAULT_LEEWAY, RemoteKeys, can_read
 
+#: The secret the site once fell back to: published in the source, refused everywhere.
+OLD_DEMO_SECRET = "demo-only-article-site-secret"  # noqa: S105
+
+
+class SiteConfigError(RuntimeError):
+    """The site's configuration is unsafe outside demo mode; the message names the setting."""
+
+
+def check_site_config(config: dict[str, Any]) -> None:
+    """Refuse what the service refuses outside demo mode (issue 11: the site fell back to
+    hard-coded secrets and never refused them). In demo, fill in per-process values. The site
+    holds no token keys: it verifies with the service's public JWKS."""
+    secret = config.get("SECRET_KEY")
+    if config.get("DEMO"):
+        if not secret or secret == OLD_DEMO_SECRET:
+            config["SECRET_KEY"] = secrets.token_hex(32)
+        return
+    if not secret or secret == OLD_DEMO_SECRET or len(str(secret)) < 32:
+        raise SiteConfigError(
+            "ARTICLE_SITE_SECRET_KEY is missing, a published default, or shorter than 32 characters"
+        )
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=os.environ.get("ARTICLE_SITE_SECRET_KEY", "demo-only-article-site-secret"),
+        # One demo switch for the service and the site (``make run`` sets it).
+        DEMO=os.environ.get("PAYWALL_DEMO", "").lower() in ("1", "true", "yes"),
+        SECRET_KEY=os.environ.get("ARTICLE_SITE_SECRET_KEY") or None,
         SESSION_COOKIE_NAME="site_session",
         PAYWALL_URL=os.environ.get("ARTICLE_SITE_PAYWALL_URL", "http://127.0.0.1:8000"),
         PAYWALL_API_URL=os.environ.get("ARTICLE_SITE_PAYWALL_API_URL"),
@@ -36,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Seconds of clock difference tolerated between this server and the service.
         TOKEN_LEEWAY=float(os.environ.get("ARTICLE_SITE_TOKEN_LEEWAY", str(DEFAULT_LEEWAY))),
         DEVICE_COOKIE_NAME=os.environ.get("PAYWALL_DEVICE_COOKIE_NAME", "paywall_session"),
+        DEVICE_COOKIE_DOMAIN=os.environ.get("PAYWALL_DEVICE_COOKIE_DOMAIN") or None,
         COOKIE_SECURE=os.environ.get("ARTICLE_SITE_COOKIE_SECURE", "") == "1",
         METER_LIMIT=int(os.environ.get("PAYWALL_METER_LIMIT", "3")),
         # One brand: the same settings the service reads.
@@ -45,6 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
+    check_site_config(app.config)
     app.config["PAYWALL_API_URL"] = app.config["PAYWALL_API_URL"] or app.config["PAYWALL_URL"]
     client = PaywallClient(app.config["PAYWALL_API_URL"])
     keys = RemoteKeys(
@@ -97,6 +125,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             )
         elif current is not None and current.clear_token:
             response.delete_cookie(TOKEN_COOKIE)
+        if current is not None and current.set_session:
+            response.set_cookie(
+                app.config["DEVICE_COOKIE_NAME"],
+                current.set_session,
+                domain=app.config.get("DEVICE_COOKIE_DOMAIN"),
+                httponly=True,
+                samesite="Lax",
+                secure=app.config["COOKIE_SECURE"],
+                max_age=365 * 24 * 3600,
+            )
         if current is not None and current.clear_session:
             response.delete_cookie(
                 app.config["DEVICE_COOKIE_NAME"], domain=app.config.get("DEVICE_COOKIE_DOMAIN")
@@ -111,8 +149,35 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 secure=app.config["COOKIE_SECURE"],
                 max_age=31 * 24 * 3600,
             )
+        if g.get("new_visitor"):
+            response.set_cookie(
+                VISITOR_COOKIE,
+                g.new_visitor,
+                httponly=True,
+                samesite="Lax",
+                secure=app.config["COOKIE_SECURE"],
+                max_age=365 * 24 * 3600,
+            )
         response.headers.setdefault("Vary", "Cookie")
         return response
+
+    def visitor() -> str:
+        """This browser's random id, so one browser reopening a gift link counts once."""
+        value = request.cookies.get(VISITOR_COOKIE, "")
+        if 16 <= len(value) <= 64 and value.replace("-", "").replace("_", "").isalnum():
+            return value
+        if "new_visitor" not in g:
+            g.new_visitor = new_visitor()
+        return str(g.new_visitor)
+
+    def gift_of(article: Article) -> GiftDecision | None:
+        """The gift link this page was opened with, checked once per request."""
+        token = request.args.get("gift")
+        if not token:
+            return None
+        if "gift" not in g:
+            g.gift = open_gift(client, token, article.slug, visitor())
+        return g.gift  # type: ignore[no-any-return]
 
     def find(slug: str) -> Article:
         article = articles().get(slug)
@@ -122,10 +187,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     def entitled(article: Article) -> bool:
         if article.access_level != "metered":
-            return can_read(reader(wants=article.access_level).claims, article.access_level)
-        # Subscribers read metered articles freely; everyone else spends the monthly meter.
+            if can_read(reader(wants=article.access_level).claims, article.access_level):
+                return True
+            gift = gift_of(article)
+            return gift is not None and gift.allowed
+        # Subscribers read metered articles freely; a gift spends nothing; everyone else
+        # spends the monthly meter.
         current = reader(wants="registered")
         if can_read(current.claims, "premium"):
+            return True
+        gift = gift_of(article)
+        if gift is not None and gift.allowed:
             return True
         if "meter" not in g:
             if current.session is not None and current.signed_in:
@@ -140,6 +212,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     def meter_of() -> MeterDecision | None:
         return g.get("meter")  # type: ignore[no-any-return]
+
+    def article_context(article: Article, full: bool) -> dict[str, Any]:
+        gift: GiftDecision | None = g.get("gift")
+        return {
+            "article": article,
+            "full": full,
+            "meter": meter_of(),
+            "gift": gift,
+            # Print and JSON links keep the gift, so it opens the article in every format.
+            "gift_query": {"gift": gift.token} if gift is not None and gift.allowed else {},
+            "can_gift": can_read(reader().claims, "premium"),
+            "here": app.config["SITE_URL"] + url_for("article_page", slug=article.slug),
+        }
 
     def private(response: Response, premium: bool) -> Response:
         # Premium text must never sit in a shared cache; teasers vary by cookie anyway.
@@ -158,14 +243,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def article_page(slug: str) -> Response:
         article = find(slug)
         full = entitled(article)
-        html = render_template(
-            "article.html",
-            article=article,
-            full=full,
-            meter=meter_of(),
-            here=app.config["SITE_URL"] + url_for("article_page", slug=slug),
+        return private(
+            Response(render_template("article.html", **article_context(article, full))), full
         )
-        return private(Response(html), full)
+
+    @app.post("/news/<slug>/gift")
+    def gift_article(slug: str) -> Response:
+        """'Gift this article': the service makes the link; the page shows it to copy."""
+        article = find(slug)
+        current = reader()
+        if current.session is None:
+            return redirect(paywall_link("/login", next=request.url))  # type: ignore[return-value]
+        status, body = client.give_gift(current.session, article.slug)
+        full = entitled(article)
+        context = article_context(article, full)
+        if status == 201:
+            context["gift_made"] = body
+        else:
+            error = body.get("error") or {}
+            context["gift_error"] = (
+                error.get("message") or "We could not make a gift link just now."
+            )
+        return private(Response(render_template("article.html", **context)), full)
 
     @app.get("/news/<slug>.json")
     def article_json(slug: str) -> Response:
@@ -177,6 +276,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "date": article.date,
             "access_level": article.access_level,
             "entitled": full,
+            "gift": None
+            if g.get("gift") is None
+            else {
+                "allowed": g.gift.allowed,
+                "expires_at": g.gift.expires_at,
+                "reason": None if g.gift.allowed else g.gift.message,
+            },
             "meter": None
             if meter_of() is None
             else {
@@ -193,7 +299,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def article_print(slug: str) -> Response:
         article = find(slug)
         full = entitled(article)
-        return private(Response(render_template("print.html", article=article, full=full)), full)
+        return private(
+            Response(render_template("print.html", article=article, full=full, gift=g.get("gift"))),
+            full,
+        )
 
     @app.get("/feed.xml")
     def feed() -> Response:

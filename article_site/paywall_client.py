@@ -13,6 +13,7 @@ class TokenAnswer:
     token: str | None
     error_code: str | None = None  # session_evicted, session_revoked, session_expired, ...
     reason: str | None = None  # why a session ended: password_changed, revoked, evicted, ...
+    session_token: str | None = None  # the session's new value when the service rotated it
 
 
 class PaywallClient:
@@ -32,7 +33,9 @@ class PaywallClient:
         except requests.RequestException:
             return TokenAnswer(None, "paywall_unreachable")
         if response.status_code == 200:
-            return TokenAnswer(response.json()["token"])
+            body = response.json()
+            rotated = body.get("session_token") or response.headers.get("Paywall-Session-Token")
+            return TokenAnswer(body["token"], session_token=rotated or None)
         return TokenAnswer(None, _error_code(response), _reason(response))
 
     def meter_read(self, session_value: str, article: str) -> dict[str, Any] | None:
@@ -47,6 +50,31 @@ class PaywallClient:
         except requests.RequestException:
             return None
         return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
+
+    def give_gift(self, session_value: str, article: str) -> tuple[int, dict[str, Any]]:
+        """Make a gift link for the signed-in subscriber: (status, body); 503 if unreachable."""
+        try:
+            response = self.http.post(
+                self.api_url + "/api/v1/gifts",
+                json={"article": article},
+                headers={"Authorization": f"Bearer {session_value}"},
+                timeout=self.timeout,
+            )
+            return response.status_code, response.json()
+        except (requests.RequestException, ValueError):
+            return 503, {"error": {"code": "paywall_unreachable", "message": ""}}
+
+    def open_gift(self, token: str, article: str, visitor: str) -> tuple[int, dict[str, Any]]:
+        """Ask the service whether a gift link opens ``article`` for this browser."""
+        try:
+            response = self.http.post(
+                self.api_url + "/api/v1/gifts/open",
+                json={"token": token, "article": article, "visitor": visitor},
+                timeout=self.timeout,
+            )
+            return response.status_code, response.json()
+        except (requests.RequestException, ValueError):
+            return 503, {"error": {"code": "paywall_unreachable", "message": ""}}
 
     def devices(self, session_value: str) -> dict[str, Any] | None:
         response = self.http.get(

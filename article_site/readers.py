@@ -47,6 +47,7 @@ class Reader:
     set_token: str | None = None  # a renewed token cookie value to send
     clear_token: bool = False
     clear_session: bool = False
+    set_session: str | None = None  # the session's rotated value, for the browser's cookie
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -101,10 +102,18 @@ def identify(
             clear_session=(answer.error_code or "").startswith("session_"),
             extra={"error_code": answer.error_code},
         )
+    # The service may have rotated the session's value in this call: the token is bound to the
+    # new value, which the browser's cookie must carry from now on.
+    current = answer.session_token or session
     try:
-        fresh = keys.verify(answer.token, session=session, leeway=leeway)
+        fresh = keys.verify(answer.token, session=current, leeway=leeway)
     except TokenError:
         return Reader(
             notice="The paywall answered with a token this site cannot verify.", clear_token=True
         )
-    return Reader(claims=fresh, session=session, set_token=cookies.dumps(answer.token))
+    return Reader(
+        claims=fresh,
+        session=current,
+        set_token=cookies.dumps(answer.token),
+        set_session=answer.session_token,
+    )

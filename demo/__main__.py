@@ -16,6 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from paywall.instance import private_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_PORT = int(os.environ.get("DEMO_SERVICE_PORT", "8000"))
 STANDIN_PORT = int(os.environ.get("DEMO_STANDIN_PORT", "12111"))
@@ -23,46 +25,61 @@ SITE_PORT = int(os.environ.get("DEMO_SITE_PORT", "8001"))
 BIN = Path(sys.executable).parent
 
 
-def main() -> int:
-    env = dict(os.environ)
+def demo_environment(environ: dict[str, str]) -> tuple[dict[str, str], bool]:
+    """The environment every demo process gets, and whether the Stripe stand-in runs."""
+    env = dict(environ)
     env.setdefault("PAYWALL_DEMO", "true")
+    # Per-run secrets, passed by environment (a command line is visible to anyone in ``ps``).
+    env.setdefault("PAYWALL_SECRET_KEY", secrets.token_hex(32))
+    env.setdefault("ARTICLE_SITE_SECRET_KEY", secrets.token_hex(32))
     env.setdefault("PAYWALL_PUBLIC_URL", f"http://127.0.0.1:{SERVICE_PORT}")
     env.setdefault("PAYWALL_SITE_URL", f"http://127.0.0.1:{SITE_PORT}")
     # The service signs tokens with an Ed25519 key it keeps in instance/ (demo mode makes it
     # at the first start); the news site verifies with the public keys from the JWKS URL.
-    env.setdefault("ARTICLE_SITE_SECRET_KEY", secrets.token_hex(32))
     use_standin = "PAYWALL_STRIPE_API_KEY" not in env
     if use_standin:
         env["PAYWALL_STRIPE_API_KEY"] = "sk_test_standin_" + secrets.token_hex(12)
         env["PAYWALL_STRIPE_WEBHOOK_SECRET"] = "whsec_standin_" + secrets.token_hex(16)
         env["PAYWALL_STRIPE_API_BASE"] = f"http://127.0.0.1:{STANDIN_PORT}"
-    (ROOT / "instance").mkdir(exist_ok=True)
+    return env, use_standin
+
+
+def standin_process(env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The stand-in's command line (no secret on it) and its environment (the secrets)."""
+    command = [
+        sys.executable,
+        "-m",
+        "stripe_standin",
+        "--port",
+        str(STANDIN_PORT),
+        "--webhook-url",
+        f"http://127.0.0.1:{SERVICE_PORT}/api/v1/stripe/webhook",
+    ]
+    return command, {
+        **env,
+        "STANDIN_API_KEY": env["PAYWALL_STRIPE_API_KEY"],
+        "STANDIN_WEBHOOK_SECRET": env["PAYWALL_STRIPE_WEBHOOK_SECRET"],
+    }
+
+
+def main() -> int:
+    # Everything the demo writes (the SQLite files, keys, the beat schedule) is its owner's
+    # only: the children inherit this mask.
+    os.umask(0o077)
+    env, use_standin = demo_environment(dict(os.environ))
+    private_dir(ROOT / "instance")
+    for existing in (ROOT / "instance").iterdir():  # files made before the mask was set
+        if existing.is_file():
+            existing.chmod(0o600)
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
 
     children: list[subprocess.Popen[bytes]] = []
     try:
         if use_standin:
-            children.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "stripe_standin",
-                        "--port",
-                        str(STANDIN_PORT),
-                        "--api-key",
-                        env["PAYWALL_STRIPE_API_KEY"],
-                        "--webhook-secret",
-                        env["PAYWALL_STRIPE_WEBHOOK_SECRET"],
-                        "--webhook-url",
-                        f"http://127.0.0.1:{SERVICE_PORT}/api/v1/stripe/webhook",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                )
-            )
-            wait_until_up(f"http://127.0.0.1:{STANDIN_PORT}/_standin/clock")
+            command, standin_env = standin_process(env)
+            children.append(subprocess.Popen(command, cwd=ROOT, env=standin_env))
+            wait_until_up(f"http://127.0.0.1:{STANDIN_PORT}/")
             subprocess.run(
                 [*flask, "billing", "create-demo-catalogue"], cwd=ROOT, env=env, check=True
             )
@@ -78,6 +95,9 @@ def main() -> int:
                     f"127.0.0.1:{SERVICE_PORT}",
                     "--access-logfile",
                     "-",
+                    # Tokens in query strings (reset links, Checkout's return) never reach it.
+                    "--logger-class",
+                    "paywall.logs.GunicornLogger",
                     "wsgi:app",
                 ],
                 cwd=ROOT,

@@ -30,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from paywall.entitlements import views as entitlement_views
     from paywall.errors import register_error_handlers
     from paywall.extensions import api, csrf, db, limiter, migrate
+    from paywall.gifts import views as gift_views
     from paywall.grants import cli as grant_cli
     from paywall.grants import models as _grant_models  # noqa: F401 - the table, for Alembic
     from paywall.health import bp as health_bp
@@ -67,6 +68,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         billing_views.blp,
         entitlement_views.blp,
         meter_views.blp,
+        gift_views.blp,
     ):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)

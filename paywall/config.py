@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-#: A secret that is only acceptable in demo or debug mode.
+from paywall.instance import instance_secret, private_file
+
+#: The old published demo secret: refused everywhere (the demo now generates its own).
 DEMO_SECRET = "demo-only-secret-key-do-not-use-in-production"  # noqa: S105
 
 DAY = 24 * 3600
@@ -40,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_TIMEOUT": 30 * DAY,
     "SESSION_ABSOLUTE_LIFETIME": 365 * DAY,
     "SESSION_TOUCH_INTERVAL": 60,
+    # The session value is replaced after this many seconds of use; the replaced value works
+    # until the new one is used, then for GRACE seconds more; after that it ends the session.
+    "SESSION_ROTATION_INTERVAL": 300,
+    "SESSION_ROTATION_GRACE": 30,
     # Passwords: argon2id at OWASP's first recommended set (m=19 MiB, t=2, p=1).
     # https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#argon2id
     "ARGON2_TIME_COST": 2,
@@ -98,6 +105,12 @@ DEFAULTS: dict[str, Any] = {
     "ENTITLEMENT_TTL": 300,
     # The meter: distinct metered articles a reader without premium_content reads per UTC month
     "METER_LIMIT": 3,
+    # Gift links (paywall.gifts): per giver per UTC month, days a link opens its article, and
+    # browsers one link opens it for (a link posted publicly stops at that many readers).
+    "GIFTS_PER_MONTH": 10,
+    "GIFT_TTL_DAYS": 30,
+    "GIFT_MAX_READERS": 100,
+    "GIFT_URL": "{site_url}/news/{article}?gift={token}",
     # Publisher API keys (newsroom CMS, the site's servers): Authorization: Bearer <key>
     "PUBLISHER_API_KEYS": [],
     # Story notifications (paywall.notifications): Web Push (RFC 8030/8291/8292) and email alerts
@@ -168,9 +181,12 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     cfg["ENTITLEMENT_SIGNING_KEYS"] = _key_list(cfg.get("ENTITLEMENT_SIGNING_KEYS"))
     demo = bool(cfg["DEMO"])  # debug never implies demo: it would drop every check below
     if demo:
+        # Never a published value (a link for someone else's address was forged with one):
+        # ``make run`` passes a per-run secret; without one, a random one kept in instance/.
+        if not cfg["SECRET_KEY"] or cfg["SECRET_KEY"] == DEMO_SECRET:
+            cfg["SECRET_KEY"] = instance_secret(app.instance_path, "secret_key")
         from paywall.entitlements.keys import demo_signing_key
 
-        cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEMO_SECRET
         cfg["ENTITLEMENT_SIGNING_KEYS"] = cfg["ENTITLEMENT_SIGNING_KEYS"] or [
             demo_signing_key(app.instance_path)
         ]
@@ -179,7 +195,8 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     if cfg["DATABASE_URL"]:
         cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
     elif demo:
-        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + app.instance_path + "/paywall.sqlite3"
+        database = private_file(Path(app.instance_path) / "paywall.sqlite3")
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(database)
     if not cfg["RATELIMIT_STORAGE_URI"]:
         # Counting per process lets N processes allow N times the limit: demo only.
         cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or ("memory://" if demo else None)
@@ -202,6 +219,12 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_DEVICE_POLICY must be 'refuse' or 'evict_lru'")
     if not isinstance(cfg["MAX_DEVICES"], int) or cfg["MAX_DEVICES"] < 1:
         raise ConfigError("PAYWALL_MAX_DEVICES must be a positive integer")
+    for key, positive in (("SESSION_ROTATION_INTERVAL", True), ("SESSION_ROTATION_GRACE", False)):
+        value = cfg.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"PAYWALL_{key} must be a number of seconds")
+        if positive and value == 0:
+            raise ConfigError(f"PAYWALL_{key} must be more than 0 seconds")
     proxies = cfg.get("TRUSTED_PROXY_COUNT", 0)
     if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
@@ -212,7 +235,17 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
             "PAYWALL_ENTITLEMENT_KEYS (shared HMAC keys) is no longer read: tokens are signed"
             " with Ed25519, set PAYWALL_ENTITLEMENT_SIGNING_KEYS and give frontends the JWKS URL"
         )
-    _check_signing_keys(cfg["ENTITLEMENT_SIGNING_KEYS"])
+    if "ENTITLEMENT_SIGNING_KEYS" in cfg or not demo:  # (a partial demo config lacks it)
+        _check_signing_keys(cfg.get("ENTITLEMENT_SIGNING_KEYS", []))
+    for key in ("GIFTS_PER_MONTH", "GIFT_MAX_READERS"):
+        value = cfg.get(key, DEFAULTS[key])
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"PAYWALL_{key} must be a non-negative integer")
+    ttl = cfg.get("GIFT_TTL_DAYS", DEFAULTS["GIFT_TTL_DAYS"])
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
+        raise ConfigError("PAYWALL_GIFT_TTL_DAYS must be a positive number of days")
+    if "{token}" not in str(cfg.get("GIFT_URL", DEFAULTS["GIFT_URL"])):
+        raise ConfigError("PAYWALL_GIFT_URL must contain {token} (and usually {article})")
     if demo:
         return
     if cfg.get("RATELIMIT_ENABLED") and not cfg.get("RATELIMIT_STORAGE_URI"):

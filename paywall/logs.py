@@ -7,6 +7,7 @@ import re
 import sys
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -63,3 +64,39 @@ def configure_logging(app: Flask) -> None:
             },
         )
         return response
+
+
+# -- gunicorn's access log -----------------------------------------------------------------
+#: Query parameters whose values never reach a log: links and return URLs carry credentials
+#: (``?token=`` in reset, verification and unsubscribe links; Checkout's ``session_id=``).
+SECRET_PARAMETERS = re.compile(
+    r"(?i)([?&](?:[\w.-]*token[\w.-]*|session_id|code|key|secret|password|signature|sig)=)"
+    r"[^&#\s\"]*"
+)
+REDACTED = "[redacted]"
+
+
+def redact_url(text: str) -> str:
+    """``text`` (a URL, a request line, a query string) with credential values replaced."""
+    return SECRET_PARAMETERS.sub(r"\1" + REDACTED, text)
+
+
+try:
+    from gunicorn.glogging import Logger as _GunicornLogger
+except ImportError:  # pragma: no cover - gunicorn is only needed to serve
+    _GunicornLogger = object
+
+
+class GunicornLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
+    """gunicorn's logger with tokens removed from the access log's request line, query string
+    and Referer (issue 11). Use it with ``--logger-class paywall.logs.GunicornLogger`` or
+    ``logger_class = "paywall.logs.GunicornLogger"`` in a gunicorn config file."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> Any:
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name, value in atoms.items():  # the request line, the Referer, any header
+            if isinstance(value, str) and "=" in value:
+                atoms[name] = redact_url(value)
+        if atoms.get("q"):  # the bare query string: its first parameter has no "?" before it
+            atoms["q"] = redact_url("?" + environ.get("QUERY_STRING", ""))[1:]
+        return atoms

@@ -300,7 +300,9 @@ def broker_url(app: Flask) -> str:
     if url:
         return str(url)
     # No server needed: kombu's SQLAlchemy transport on a SQLite file (demo, single host).
-    return "sqla+sqlite:///" + app.instance_path + "/broker.sqlite3"
+    from paywall.instance import private_file
+
+    return "sqla+sqlite:///" + str(private_file(app.instance_path + "/broker.sqlite3"))
 
 
 def beat_schedule(app: Flask) -> dict[str, Any]:
@@ -315,6 +317,7 @@ def beat_schedule(app: Flask) -> dict[str, Any]:
 
 def _import_tasks() -> None:
     # Importing registers each domain's shared tasks with every Celery app.
+    import paywall.accounts.tasks
     import paywall.billing.tasks
     import paywall.devices.tasks
     import paywall.outbox.tasks  # noqa: F401

@@ -28,9 +28,11 @@ ERROR_DESCRIPTIONS = {
     400: "bad_request: the body is not valid JSON, or the request carries NUL bytes, lone "
     "surrogates, too deep JSON or huge numbers (refused before any view)",
     401: "unauthorized, or session_evicted / session_revoked / session_expired",
-    403: "csrf_failed: a cookie-authenticated write from another site",
+    403: "csrf_failed: a cookie-authenticated write from another site; or the operation's own "
+    "refusal (premium_required, gift_limit_reached, gift_invalid, gift_wrong_article)",
     404: "not_found",
     409: "conflict",
+    410: "gone: gift_expired, gift_revoked, gift_used_up",
     413: "payload_too_large",
     422: "validation_error, with field errors",
     429: "rate_limited, with Retry-After",

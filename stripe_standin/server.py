@@ -73,7 +73,9 @@ class StandIn:
         app = Flask("stripe_standin")
         app.register_blueprint(Gateway(self.state, self.api_key, self._stopping).blueprint())
         app.register_blueprint(create_pages_blueprint(self.state))
-        app.register_blueprint(create_testing_blueprint(self.state, self.dispatcher, self.reset))
+        app.register_blueprint(
+            create_testing_blueprint(self.state, self.dispatcher, self.reset, self.api_key)
+        )
 
         @app.before_request
         def started() -> None:

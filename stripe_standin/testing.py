@@ -1,10 +1,12 @@
 """Test-only endpoints under ``/_standin/``: time passing, dashboard actions, faults, logs.
 
-JSON in and out, no authentication. Errors use Stripe's error shape.
+JSON in and out. They list every customer and move money: each needs the stand-in's API key
+(``Authorization: Bearer sk_test_...``, as the API itself). Errors use Stripe's error shape.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -49,9 +51,24 @@ def parse_fault(data: dict[str, Any]) -> Fault:
 
 
 def create_testing_blueprint(
-    store: Store, dispatcher: WebhookDispatcher, reset: Callable[[], None]
+    store: Store, dispatcher: WebhookDispatcher, reset: Callable[[], None], api_key: str
 ) -> Blueprint:
     bp = Blueprint("stripe_standin_testing", __name__, url_prefix="/_standin")
+
+    @bp.before_request
+    def authorized() -> Response | None:
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            key.strip().encode(), api_key.encode()
+        ):
+            return None
+        return _fail(
+            StripeError(
+                "The /_standin/ endpoints need the stand-in's API key "
+                "(Authorization: Bearer sk_test_...).",
+                status=401,
+            )
+        )
 
     @bp.errorhandler(StripeError)
     def stripe_error(error: StripeError) -> Response:

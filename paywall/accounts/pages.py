@@ -16,7 +16,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -66,9 +65,9 @@ def _describe(account: Any) -> dict[str, Any]:
 
 @bp.get("/")
 def home() -> str:
-    if request.args.get("next"):
-        # Where to send the reader after Checkout (the article they were reading).
-        session["after_checkout"] = safe_next(request.args["next"])
+    # Where to send the reader after Checkout (the article they were reading): carried in the
+    # subscribe forms, never stored by this GET (issue 11: a GET must not change state).
+    after_checkout = safe_next(request.args["next"]) if request.args.get("next") else None
     if not current_user.is_authenticated:
         return render_template("home.html", account=None)
     account = _describe(current_user)
@@ -85,6 +84,7 @@ def home() -> str:
         plans=billing().list_plans(),
         invoices=invoices,
         invoices_error=invoices_error,
+        after_checkout=after_checkout,
     )
 
 
@@ -289,6 +289,8 @@ SIGNED_OUT_REASONS = {
     "password_changed": "You were signed out on this device because your password was changed.",
     "expired": "Your session on this device expired. Log in again.",
     "account_deleted": "This account was deleted.",
+    "session_reused": "You were signed out because this sign-in was copied and used on another "
+    "device. Log in again, and change your password if that was not you.",
 }
 
 

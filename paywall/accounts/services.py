@@ -33,9 +33,13 @@ from paywall.errors import PaywallError
 from paywall.outbox.models import OutboxEmail
 from paywall.outbox.services import Outbox
 from paywall.ports import billing
+from paywall.queue import defer
 from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
+
+#: The job that emails a reset link (paywall.accounts.tasks).
+SEND_RESET_LINK = "accounts.send_reset_link"
 
 
 class InvalidCredentials(PaywallError):
@@ -280,15 +284,28 @@ class AccountService:
         return account
 
     def request_reset(self, email: str) -> None:
-        """Email a reset link if the address has an account; silent either way."""
+        """Queue the reset for a worker; silent either way. The request does the same work for
+        every valid address (one job row, whether or not it has an account), so neither its
+        answer nor its timing tells who has an account (issue 11)."""
+        try:
+            normalised = normalise_email(email)
+        except ValueError:
+            return  # no account can have this address: nothing to hide
+        defer(SEND_RESET_LINK, normalised, session=self.session)
+
+    def send_reset_link(self, email: str) -> bool:
+        """The worker's half of :meth:`request_reset`: email a link if the address has an
+        account. Returns whether it queued one."""
         account = self.find_by_email(email)
         if account is None:
-            return
+            return False
         token = self.reset_links.dumps(
             {"a": account.id, "p": hash_binding(account.password_hash, self.secret_key)}
         )
         email_ = emails.reset_password(self._link("/reset-password", token=token))
         self.outbox.enqueue(to=account.email, **email_._asdict())
+        self.session.flush()
+        return True
 
     def reset_password(self, token: str, new_password: str) -> Account:
         """Set a new password from a reset link, sign out every device, tell the reader."""

@@ -33,17 +33,25 @@ def _absolute(target: str) -> str:
 
 @bp.get("/plans")
 def plans() -> str | tuple[str, int]:
-    if request.args.get("next"):
-        # Where Checkout's return and cancel lead: the page the reader came from.
-        session["after_checkout"] = safe_next(request.args["next"])
+    # Where Checkout's return and cancel lead: the page the reader came from, carried in the
+    # subscribe forms (a GET stores nothing).
+    after_checkout = safe_next(request.args["next"]) if request.args.get("next") else None
     reader = current_user if current_user.is_authenticated else None
     try:
         offers = billing_service().compare_plans_or_unavailable(reader)
     except PaywallError as exc:
-        return render_template("plans.html", plans=[], error=exc.message), exc.status
+        return render_template(
+            "plans.html", plans=[], error=exc.message, after_checkout=after_checkout
+        ), exc.status
     db.session.commit()
     subscribed = any(p["current"] for p in offers)
-    return render_template("plans.html", plans=offers, subscribed=subscribed, error=None)
+    return render_template(
+        "plans.html",
+        plans=offers,
+        subscribed=subscribed,
+        error=None,
+        after_checkout=after_checkout,
+    )
 
 
 @bp.get("/plans/change")
@@ -76,9 +84,14 @@ def confirm_change() -> Response:
 @bp.post("/billing/subscribe")
 @login_required
 def subscribe() -> Response:
+    return_to = safe_next(request.form["next"]) if request.form.get("next") else None
+    # The success return (``checkout_return``) sends the reader on to the same page.
+    session.pop("after_checkout", None)
+    if return_to:
+        session["after_checkout"] = return_to
     try:
         url = billing_service().checkout(
-            current_user, request.form.get("plan", ""), return_to=session.get("after_checkout")
+            current_user, request.form.get("plan", ""), return_to=return_to
         )
     except PaywallError as exc:
         flash(exc.message)

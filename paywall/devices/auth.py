@@ -1,7 +1,9 @@
 """Who is asking: the device session from the cookie or ``Authorization: Bearer``, and the CSRF
 check for cookie-authenticated API calls.
 
-flask-login's ``request_loader`` finds the account; the session itself is kept on ``g``.
+flask-login's ``request_loader`` finds the account; the session itself is kept on ``g``. When
+the value was rotated in this request the new value goes back as ``Set-Cookie`` to a cookie
+client and in the ``Paywall-Session-Token`` header to a bearer client.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from paywall.errors import Forbidden, Unauthorized, wants_json
 from paywall.extensions import db, login_manager
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The response header that carries a rotated session value to a bearer client.
+SESSION_TOKEN_HEADER = "Paywall-Session-Token"  # noqa: S105 - a header name
 
 
 def presented_token() -> tuple[str | None, str]:
@@ -29,13 +33,15 @@ def presented_token() -> tuple[str | None, str]:
     return (cookie, "cookie") if cookie else (None, "")
 
 
-def current_session_value() -> str:
-    """The device session's secret value as this request's response leaves: what a token issued
-    now is bound to (``cnf.sth``). Only valid after ``login_required``."""
-    token, _source = presented_token()
-    if not token:
-        raise Unauthorized()
-    return token
+def rotated_session_value() -> str | None:
+    """The value that replaced the presented one in this request, or None."""
+    return g.get("rotated_session_value")  # type: ignore[no-any-return]
+
+
+def current_session_value() -> str | None:
+    """The session value this request's client holds from now on: the rotated value when the
+    session was rotated in this request, else the one presented."""
+    return rotated_session_value() or presented_token()[0]
 
 
 def current_device() -> DeviceSession:
@@ -52,14 +58,35 @@ def init_app(app: Flask) -> None:
         if not token or len(token) > 200:
             return None
         try:
-            device, account = device_service().authenticate(token)
+            device, account, new_value = device_service().authenticate(token)
         except SessionEnded as exc:
             g.auth_error = exc
+            if db.session.info.pop("touched", False):
+                db.session.commit()  # a reused value ended the session: keep that
             return None
         if db.session.info.pop("touched", False):
             db.session.commit()
         g.device_session = device
+        g.rotated_session_value = new_value
         return account
+
+    @app.after_request
+    def deliver_rotated_value(response: Response) -> Response:
+        """Hand a rotated session value to the client (unless the session ended meanwhile,
+        e.g. this request logged it out)."""
+        new_value = g.get("rotated_session_value")
+        device = g.get("device_session")
+        if not new_value or device is None or device.ended_at is not None:
+            return response
+        _token, source = presented_token()
+        if source == "cookie":
+            from paywall.devices.views import set_session_cookie
+
+            set_session_cookie(response, new_value)
+        else:
+            response.headers[SESSION_TOKEN_HEADER] = new_value
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @login_manager.unauthorized_handler
     def unauthorized() -> Response:

@@ -1,5 +1,5 @@
 """The text of the emails about devices: a sign-in from a new device, a device signed out at
-the limit."""
+the limit, a copied sign-in."""
 
 from __future__ import annotations
 
@@ -25,4 +25,16 @@ def new_device(name: str, when: datetime, devices_link: str) -> Email:
         f"Your account was just signed in on {name} ({when:%Y-%m-%d %H:%M} UTC).\n\n"
         "If it was you, there is nothing to do. If not, sign that device out and change "
         f"your password: {devices_link}",
+    )
+
+
+def session_reused(name: str, devices_link: str) -> Email:
+    return Email(
+        "session_reused",
+        "Your account was used on another device with a copied sign-in",
+        f"Your account was used on another device with a copied sign-in: the sign-in of {name} "
+        "was used again after it had been replaced, so it was copied. We signed that sign-in "
+        "out on every device that had it.\n\n"
+        "Sign in again. If you did not copy it, change your password and check your devices: "
+        f"{devices_link}",
     )

@@ -1,4 +1,8 @@
-"""Device sessions: one row per login, the cookie's value stored only as a SHA-256 digest."""
+"""Device sessions: one row per login, the cookie's value stored only as a SHA-256 digest.
+
+The value is rotated every ``SESSION_ROTATION_INTERVAL`` seconds of use; the row keeps the
+digest of the value it replaced, so a copy of the old value is recognised (reuse detection).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ REVOKED = "revoked"  # signed out from another device, or by a password reset
 SIGNED_OUT = "signed_out"  # logged out on this device
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 - the password was changed or reset
 ACCOUNT_DELETED = "account_deleted"
+SESSION_REUSED = "session_reused"  # a rotated-out value was used again: the value was copied
 
 
 class DeviceSession(db.Model):  # type: ignore[name-defined,misc]
@@ -36,3 +41,9 @@ class DeviceSession(db.Model):  # type: ignore[name-defined,misc]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     end_reason: Mapped[str | None] = mapped_column(String(20), default=None)
+    # Rotation: the digest of the value ``token_digest`` replaced (None before the first
+    # rotation), when it was replaced (None: never, count from ``created_at``), and when the
+    # current value was first presented (None: not yet; the old value still works).
+    previous_digest: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    token_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -13,17 +13,20 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from paywall.accounts.models import Account
 from paywall.clock import utcnow
+from paywall.devices import emails
 from paywall.devices.models import (
     ACCOUNT_DELETED,
     EVICTED,
     PASSWORD_CHANGED,
     REVOKED,
+    SESSION_REUSED,
     SIGNED_OUT,
     DeviceSession,
 )
@@ -52,6 +55,8 @@ class DevicePolicy:
     idle_timeout: timedelta
     absolute_lifetime: timedelta
     touch_interval: timedelta
+    rotation_interval: timedelta = timedelta(seconds=300)
+    rotation_grace: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DevicePolicy:
@@ -61,7 +66,18 @@ class DevicePolicy:
             idle_timeout=timedelta(seconds=int(config["SESSION_IDLE_TIMEOUT"])),
             absolute_lifetime=timedelta(seconds=int(config["SESSION_ABSOLUTE_LIFETIME"])),
             touch_interval=timedelta(seconds=int(config["SESSION_TOUCH_INTERVAL"])),
+            rotation_interval=timedelta(seconds=float(config["SESSION_ROTATION_INTERVAL"])),
+            rotation_grace=timedelta(seconds=float(config["SESSION_ROTATION_GRACE"])),
         )
+
+
+class Authenticated(NamedTuple):
+    """Who presented a session value; ``new_value`` is the value that replaced it in this
+    request (send it to the client), or None."""
+
+    device: DeviceSession
+    account: Account
+    new_value: str | None = None
 
 
 def digest(raw_token: str) -> str:
@@ -72,10 +88,13 @@ def digest(raw_token: str) -> str:
 def end_code(session: DeviceSession, now: datetime, policy: DevicePolicy) -> str | None:
     """Why ``session`` no longer works (an error code), or None if it is active."""
     if session.ended_at is not None:
-        return "session_evicted" if session.end_reason == EVICTED else "session_revoked"
+        return _END_CODES.get(session.end_reason or "", "session_revoked")
     if now >= session.expires_at or now - session.last_seen_at >= policy.idle_timeout:
         return "session_expired"
     return None
+
+
+_END_CODES = {EVICTED: "session_evicted", SESSION_REUSED: "session_reused"}
 
 
 def lru_first(sessions: Sequence[DeviceSession]) -> list[DeviceSession]:
@@ -91,10 +110,12 @@ class DeviceService:
         session: DbSession,
         policy: DevicePolicy,
         cap_for: Callable[[Account], int] | None = None,
+        devices_link: str = "/devices",
     ) -> None:
         self.session = session
         self.policy = policy
         self.cap_for = cap_for or (lambda _account: policy.max_devices)
+        self.devices_link = devices_link  # where emails send the reader to check devices
         self.evicted: list[DeviceSession] = []  # signed out by logins in this request
 
     # -- reading ---------------------------------------------------------------------------
@@ -114,14 +135,18 @@ class DeviceService:
         ).all()
         return sorted(rows, key=lambda s: s.last_seen_at, reverse=True)
 
-    def authenticate(self, raw_token: str) -> tuple[DeviceSession, Account]:
-        """The active session for a cookie or bearer value, and its account (one round trip);
-        the session is touched at most once a minute."""
-        row = self.session.execute(
-            select(DeviceSession, Account)
-            .join(Account, Account.id == DeviceSession.account_id)
-            .where(DeviceSession.token_digest == digest(raw_token))
-        ).first()
+    def authenticate(self, raw_token: str) -> Authenticated:
+        """The active session for a cookie or bearer value, and its account (one round trip
+        unless the value was rotated out); the session is touched at most once a minute and
+        its value rotated once every rotation interval."""
+        presented = digest(raw_token)
+        query = select(DeviceSession, Account).join(Account, Account.id == DeviceSession.account_id)
+        row = self.session.execute(query.where(DeviceSession.token_digest == presented)).first()
+        is_current = row is not None
+        if row is None:
+            row = self.session.execute(
+                query.where(DeviceSession.previous_digest == presented)
+            ).first()
         if row is None:
             raise SessionEnded("Sign in first.", code="unauthorized")
         found, account = row
@@ -131,6 +156,9 @@ class DeviceService:
             reason = found.end_reason or ("expired" if code == "session_expired" else None)
             message = _REASON_MESSAGES.get(reason or "", _END_MESSAGES[code])
             raise SessionEnded(message, code=code, extra={"reason": reason})
+        new_value = (
+            self._use_current(found, now) if is_current else self._use_previous(found, account, now)
+        )
         if now - found.last_seen_at >= self.policy.touch_interval:
             # Conditional update: concurrent requests of one device write once.
             self.session.execute(
@@ -141,9 +169,93 @@ class DeviceService:
                 )
                 .values(last_seen_at=now)
             )
-            found.last_seen_at = now
+            set_committed_value(found, "last_seen_at", now)
             self.session.info["touched"] = True
-        return found, account
+        return Authenticated(found, account, new_value)
+
+    # -- rotation (OAuth 2.1 refresh-token rotation, applied to the session value) ----------
+    def _use_current(self, found: DeviceSession, now: datetime) -> str | None:
+        """The current value was presented: note its first use (from then on the grace of the
+        value it replaced runs), and rotate it once it is a rotation interval old."""
+        if found.token_used_at is None:
+            self.session.execute(
+                update(DeviceSession)
+                .where(
+                    DeviceSession.id == found.id,
+                    DeviceSession.token_digest == found.token_digest,
+                    DeviceSession.token_used_at.is_(None),
+                )
+                .values(token_used_at=now)
+            )
+            set_committed_value(found, "token_used_at", now)
+            self.session.info["touched"] = True
+        if now - (found.rotated_at or found.created_at) < self.policy.rotation_interval:
+            return None
+        return self._rotate(found, now, previous=found.token_digest)
+
+    def _use_previous(self, found: DeviceSession, account: Account, now: datetime) -> str | None:
+        """The value the current one replaced was presented. It works until the current value
+        has been used and the grace has run out; after that it was copied: the session ends."""
+        used = found.token_used_at
+        if used is not None and now - used >= self.policy.rotation_grace:
+            self._end_reused(found.id, account)
+            raise SessionEnded(
+                _REASON_MESSAGES[SESSION_REUSED],
+                code="session_reused",
+                extra={"reason": SESSION_REUSED},
+            )
+        if used is None and now - (found.rotated_at or now) >= self.policy.rotation_interval:
+            # The response with the new value was lost long ago: offer another one. The old
+            # value stays the previous one, so its copies are still recognised.
+            return self._rotate(found, now, previous=found.previous_digest)
+        return None
+
+    def _rotate(self, found: DeviceSession, now: datetime, *, previous: str | None) -> str | None:
+        """Replace the session value; returns the new raw value, or None when a concurrent
+        request with the same value replaced it first (compare-and-set on the digest: on
+        PostgreSQL the second UPDATE waits for the first and then matches no row)."""
+        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        values = {
+            "token_digest": digest(raw),
+            "previous_digest": previous,
+            "rotated_at": now,
+            "token_used_at": None,
+            "last_seen_at": now,
+        }
+        result = self.session.execute(
+            update(DeviceSession)
+            .where(
+                DeviceSession.id == found.id,
+                DeviceSession.token_digest == found.token_digest,
+                DeviceSession.ended_at.is_(None),
+            )
+            .values(**values)
+        )
+        self.session.info["touched"] = True
+        if int(result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+            return None
+        for key, value in values.items():
+            set_committed_value(found, key, value)
+        return raw
+
+    def _end_reused(self, session_id: str, account: Account) -> None:
+        """End a session whose rotated-out value came back, once, and tell the reader."""
+        from paywall.outbox.services import Outbox
+
+        locked = self.session.scalar(
+            select(DeviceSession)
+            .where(DeviceSession.id == session_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if locked is None or locked.ended_at is not None:
+            return  # a concurrent request with the same copy ended it first
+        self._end(locked, SESSION_REUSED)
+        mail = emails.session_reused(locked.device_name, self.devices_link)
+        Outbox(self.session).enqueue(
+            to=account.email, dedupe_key=f"session_reused:{locked.id}", **mail._asdict()
+        )
+        self.session.info["touched"] = True
 
     # -- changing --------------------------------------------------------------------------
     def lock_account(self, account_id: str) -> Account:
@@ -203,6 +315,7 @@ class DeviceService:
         device = DeviceSession(
             account_id=account.id,
             token_digest=digest(raw),
+            token_used_at=now,  # nothing was replaced: no grace to start
             device_name=(device_name or _device_name(user_agent))[:100],
             user_agent=user_agent[:300],
             created_at=now,
@@ -310,6 +423,8 @@ _REASON_MESSAGES = {
     REVOKED: "This device was signed out from another device.",
     PASSWORD_CHANGED: "This device was signed out because the account's password was changed.",
     ACCOUNT_DELETED: "This device was signed out because the account was deleted.",
+    SESSION_REUSED: "This device was signed out because its sign-in was copied and used on "
+    "another device. Sign in again, and change your password if that was not you.",
     "expired": "This session expired after a long time without use. Sign in again.",
 }
 
@@ -318,6 +433,7 @@ _END_MESSAGES = {
     "at the account's device limit.",
     "session_revoked": "This device was signed out.",
     "session_expired": "This session has expired. Sign in again.",
+    "session_reused": _REASON_MESSAGES[SESSION_REUSED],
 }
 
 
@@ -363,5 +479,6 @@ def device_service() -> DeviceService:
             db.session,
             DevicePolicy.from_config(current_app.config),
             cap_for=billing().device_cap,
+            devices_link=current_app.config["PUBLIC_URL"].rstrip("/") + "/devices",
         )
     return g.device_service  # type: ignore[no-any-return]

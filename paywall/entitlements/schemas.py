@@ -15,6 +15,12 @@ class IssuedTokenSchema(ma.Schema):
     token = ma.fields.String(required=True)
     expires_at = ma.fields.String(required=True)
     entitlements = ma.fields.Nested(GrantSchema, required=True)
+    session_token = ma.fields.String(
+        metadata={
+            "description": "The rotated session value, when the session was rotated in "
+            "this request (also in the Paywall-Session-Token header); use it from now on."
+        }
+    )
 
 
 class VerifyRequestSchema(ma.Schema):

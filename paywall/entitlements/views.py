@@ -9,7 +9,12 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint as ApiBlueprint
 
-from paywall.devices.auth import current_device, current_session_value
+from paywall.devices.auth import (
+    current_device,
+    current_session_value,
+    presented_token,
+    rotated_session_value,
+)
 from paywall.entitlements.keys import signing_keys
 from paywall.entitlements.revocation_state import revocation_state
 from paywall.entitlements.schemas import (
@@ -20,6 +25,7 @@ from paywall.entitlements.schemas import (
 )
 from paywall.entitlements.services import entitlement_service
 from paywall.entitlements.verifier import JWKS_MAX_AGE, can_read
+from paywall.errors import Unauthorized
 from paywall.publishers.auth import PUBLISHER_SECURITY, publisher_required
 from paywall.schemas import api_errors
 
@@ -42,7 +48,10 @@ NO_STORE = {"Cache-Control": "no-store"}
 def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     """A short-lived token for this device session, naming what the reader may read and bound
     to the session value (``cnf.sth``)."""
-    issued = entitlement_service().issue(current_user, current_device(), current_session_value())
+    session_value = current_session_value()
+    if not session_value:
+        raise Unauthorized()
+    issued = entitlement_service().issue(current_user, current_device(), session_value)
     access = issued.access
     body = {
         "token": issued.token,
@@ -53,6 +62,9 @@ def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
             "max_devices": access.max_devices,
         },
     }
+    rotated = rotated_session_value()
+    if rotated and presented_token()[1] == "bearer":  # a cookie's value stays out of reach of JS
+        body["session_token"] = rotated
     return body, 200, NO_STORE
 
 

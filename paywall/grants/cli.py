@@ -33,10 +33,10 @@ def grant(
     email: str, features: str, until: str, reason: str, max_devices: int | None, by: str | None
 ) -> None:
     from paywall.extensions import db
-    from paywall.grants.services import GrantService
+    from paywall.grants.services import grant_service
 
     try:
-        row = GrantService(db.session).grant(
+        row = grant_service().grant(
             email,
             features=features.split(","),
             until=_until(until),
@@ -56,10 +56,10 @@ def grant(
 @click.option("--by", default=None, help="who revokes (default: the operating-system user)")
 def revoke(email: str, by: str | None) -> None:
     from paywall.extensions import db
-    from paywall.grants.services import GrantService
+    from paywall.grants.services import grant_service
 
     try:
-        ended = GrantService(db.session).revoke(email, by=by or getpass.getuser())
+        ended = grant_service().revoke(email, by=by or getpass.getuser())
     except PaywallError as exc:
         raise click.ClickException(exc.message) from exc
     db.session.commit()
@@ -70,9 +70,9 @@ def revoke(email: str, by: str | None) -> None:
 def end_expired() -> None:
     """Email readers whose grant reached its date (run from cron, e.g. hourly)."""
     from paywall.extensions import db
-    from paywall.grants.services import GrantService
+    from paywall.grants.services import grant_service
 
-    rows = GrantService(db.session).end_expired()
+    rows = grant_service().end_expired()
     db.session.commit()
     click.echo(f"{len(rows)} ended grant(s) checked")
 
@@ -80,11 +80,10 @@ def end_expired() -> None:
 @access_cli.command("list")
 def listing() -> None:
     from paywall.clock import utcnow
-    from paywall.extensions import db
-    from paywall.grants.services import GrantService
+    from paywall.grants.services import grant_service
 
     now = utcnow()
-    for row, email in GrantService(db.session).listing():
+    for row, email in grant_service().listing():
         state = (
             f"revoked {row.revoked_at.isoformat()} by {row.revoked_by}"
             if row.revoked_at

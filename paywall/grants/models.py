@@ -28,6 +28,8 @@ class AccessGrant(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     revoked_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    # When its end was applied (devices over the cap signed out, the reader told).
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     def active_at(self, now: datetime) -> bool:
         return self.revoked_at is None and self.starts_at <= now < self.until

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -10,6 +10,7 @@ from sqlalchemy import select
 from paywall.accounts.models import Account
 from paywall.accounts.passwords import normalise_email
 from paywall.clock import utcnow
+from paywall.devices.models import DeviceSession
 from paywall.errors import NotFound, PaywallError
 from paywall.grants.access import Grant
 from paywall.grants.models import AccessGrant
@@ -23,40 +24,83 @@ class GrantInvalid(PaywallError):
     code, status = "grant_invalid", 422
 
 
+#: What ends the devices over a lowered cap: ``DeviceService.enforce_cap``, as after a plan
+#: downgrade (least recently used first).
+EnforceCap = Callable[[Account], list[DeviceSession]]
+
+
+def _signed_out_text(victims: Sequence[DeviceSession]) -> str:
+    if not victims:
+        return ""
+    listed = "\n".join(f"- {v.device_name}" for v in victims)
+    return (
+        f"\n\nYour account now allows fewer devices at once, so "
+        f"{'these were' if len(victims) != 1 else 'this one was'} signed out "
+        f"(the least recently used first):\n\n{listed}"
+    )
+
+
 class GrantService:
-    def __init__(self, session: DbSession, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self,
+        session: DbSession,
+        outbox: Outbox | None = None,
+        enforce_cap: EnforceCap | None = None,
+    ) -> None:
+        """``enforce_cap`` is needed by whatever ends or replaces grants (``grant_service()``
+        wires it); reading grants (``grant_for``) does without."""
         self.session = session
         self.outbox = outbox or Outbox(session)
+        self.enforce_cap = enforce_cap
 
-    def _tell_ended(self, row: AccessGrant, why: str) -> None:
+    def _cap_devices(self, account: Account) -> list[DeviceSession]:
+        """A grant that raised ``max_devices`` ended: sign out the overflow now, as a plan
+        downgrade does, instead of leaving it until the devices next sign in."""
+        if self.enforce_cap is None:
+            raise RuntimeError("GrantService needs enforce_cap to end grants")
+        return self.enforce_cap(account)
+
+    def _tell_ended(
+        self, row: AccessGrant, why: str, signed_out: Sequence[DeviceSession] = ()
+    ) -> None:
         """The reader hears when granted access ends, once per grant (the outbox dedupes)."""
         account = self.session.get(Account, row.account_id)
-        if account is None:
+        if account is None or account.deleted_at is not None:
             return
         self.outbox.enqueue(
             kind="grant_ended",
             to=account.email,
             subject="Your complimentary access has ended",
             body=(
-                f"The access you were given ({', '.join(row.features)}) {why}.\n\n"
+                f"The access you were given ({', '.join(row.features)}) {why}."
+                f"{_signed_out_text(signed_out)}\n\n"
                 "You can keep reading with a subscription."
             ),
             dedupe_key=f"grant-ended:{row.id}",
         )
 
+    def _close(self, row: AccessGrant, why: str, now: datetime) -> None:
+        account = self.session.get(Account, row.account_id)
+        victims = self._cap_devices(account) if account is not None else []
+        self._tell_ended(row, why, victims)
+        row.closed_at = now
+
     def end_expired(self, now: datetime | None = None) -> list[AccessGrant]:
-        """Email every reader whose grant reached its date (access already ended then: every
-        access computation checks the date). Safe to run again: each grant is told once."""
+        """Apply the end of every grant that reached its date and was not closed yet: sign out
+        devices over the cap it raised, email the reader (access itself ended at the date:
+        every access computation checks it). Safe to run again: each grant is closed once."""
         now = now or utcnow()
         rows = list(
             self.session.scalars(
                 select(AccessGrant).where(
-                    AccessGrant.revoked_at.is_(None), AccessGrant.until <= now
+                    AccessGrant.revoked_at.is_(None),
+                    AccessGrant.closed_at.is_(None),
+                    AccessGrant.until <= now,
                 )
             )
         )
         for row in rows:
-            self._tell_ended(row, f"ended on {row.until.date().isoformat()}")
+            self._close(row, f"ended on {row.until.date().isoformat()}", now)
         self.session.flush()
         return rows
 
@@ -95,8 +139,9 @@ class GrantService:
         if max_devices is not None and max_devices < 1:
             raise GrantInvalid("--max-devices must be a positive integer.")
         account = self._account(email)
-        for old in self.active(account.id, now):
-            old.revoked_at, old.revoked_by = now, f"{by} (replaced)"
+        replaced = self.active(account.id, now)
+        for old in replaced:
+            old.revoked_at, old.revoked_by, old.closed_at = now, f"{by} (replaced)", now
         row = AccessGrant(
             account_id=account.id,
             features=features,
@@ -109,6 +154,17 @@ class GrantService:
         )
         self.session.add(row)
         self.session.flush()
+        if replaced:
+            # The new grant may allow fewer devices than the one it replaces.
+            victims = self._cap_devices(account)
+            if victims:
+                self.outbox.enqueue(
+                    kind="devices_evicted",
+                    to=account.email,
+                    subject="Devices were signed out",
+                    body="Your complimentary access changed." + _signed_out_text(victims).rstrip(),
+                    dedupe_key=f"grant-replaced:{row.id}",
+                )
         return row
 
     def revoke(self, email: str, *, by: str, now: datetime | None = None) -> list[AccessGrant]:
@@ -116,7 +172,9 @@ class GrantService:
         ended = self.active(self._account(email).id, now)
         for row in ended:
             row.revoked_at, row.revoked_by = now, by
-            self._tell_ended(row, "was withdrawn")
+        self.session.flush()  # the cap is computed without the revoked grants
+        for row in ended:
+            self._close(row, "was withdrawn", now)
         self.session.flush()
         return ended
 
@@ -148,3 +206,11 @@ class GrantService:
                 .order_by(AccessGrant.created_at)
             ).all()
         ]
+
+
+def grant_service() -> GrantService:
+    """A GrantService that can end grants: the device cap is enforced as billing does."""
+    from paywall.devices.services import device_service
+    from paywall.extensions import db
+
+    return GrantService(db.session, enforce_cap=device_service().enforce_cap)

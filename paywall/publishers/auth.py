@@ -57,9 +57,7 @@ def authenticate_publisher() -> int:
     Raises :class:`PublisherKeyRequired` (401) when the key is missing or unknown, and when the
     service has no publisher keys configured at all.
     """
-    index = matching_key_index(
-        presented_publisher_key(), current_app.config["PUBLISHER_API_KEYS"]
-    )
+    index = matching_key_index(presented_publisher_key(), current_app.config["PUBLISHER_API_KEYS"])
     if index is None:
         raise PublisherKeyRequired()
     g.publisher_key_index = index

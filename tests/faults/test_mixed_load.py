@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from paywall.billing.models import StripeEvent
 from paywall.devices.models import DeviceSession
 from paywall.extensions import db
+from tests.conftest import STANDIN_API_KEY
 from tests.functional.test_article_site import sign_up_and_log_in, subscribe
 
 DURATION = 12.0  # seconds of load; every loop also stops after MAX_OPS operations
@@ -128,7 +129,11 @@ def test_sustained_mixed_load(live_stack: Any) -> None:
     assert seen[("login", 201)] > 20 and seen[("refresh", 200)] > 40, seen
     assert max(cap_samples + [max_active_per_account(live_stack)]) <= 5
     sent = [e["id"] for e in live_stack.standin.events if e["id"] not in before]
-    attempts = requests.get(live_stack.standin.url + "/_standin/webhook_attempts", timeout=5).json()
+    attempts = requests.get(
+        live_stack.standin.url + "/_standin/webhook_attempts",
+        headers={"Authorization": f"Bearer {STANDIN_API_KEY}"},
+        timeout=5,
+    ).json()
     assert attempts["undelivered"] == []
     with live_stack.service.app.app_context():
         stored = db.session.scalars(select(StripeEvent.id)).all()

@@ -57,3 +57,25 @@ def test_a_readers_own_token_cookie_copied_without_its_session_reads_nothing(
     visitor.cookies.set("site_entitlement", copied)
     for path in PATHS[:3]:
         assert leaks(visitor.get(live_stack.site.url + path, timeout=5).text) == [], path
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"ENTITLEMENT_TTL": 31, "SESSION_ROTATION_INTERVAL": 1}], ids=["rotating"]
+)
+def test_the_site_follows_a_rotated_session_value(live_stack: Any, app_config: dict) -> None:
+    """A token renewed in a call that rotated the session is bound to the new value: the site
+    verifies it against that value and hands the browser the new cookie, so the reader keeps
+    reading (and the old value is not reused)."""
+    import time
+
+    subscriber = sign_up_and_log_in(live_stack, "rotating@example.com")
+    subscribe(live_stack, subscriber)
+    first = subscriber.cookies.get("paywall_session")
+    assert leaks(subscriber.get(live_stack.site.url + PATHS[0], timeout=5).text)
+    time.sleep(1.5)  # past the rotation interval; the 31 s token is within 30 s of expiry
+    page = subscriber.get(live_stack.site.url + PATHS[0], timeout=5)
+    assert leaks(page.text), page.text[:500]
+    rotated = subscriber.cookies.get("paywall_session")
+    assert rotated and rotated != first
+    for path in PATHS[:3]:
+        assert leaks(subscriber.get(live_stack.site.url + path, timeout=5).text), path

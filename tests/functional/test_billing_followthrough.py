@@ -74,9 +74,14 @@ def test_checkouts_from_two_pages_both_get_a_url(
     billing_app: Flask, reader_browser: FlaskClient, standin: Any
 ) -> None:
     urls = []
-    for page in ("https://news.test/a/first-article", "https://news.test/b/second-article"):
-        reader_browser.get("/", query_string={"next": page})  # the page the reader came from
-        response = reader_browser.post("/billing/subscribe", data={"plan": "premium_monthly"})
+    pages = ("https://news.test/a/first-article", "https://news.test/b/second-article")
+    for page in pages:
+        # The page the reader came from rides in the subscribe form.
+        form = reader_browser.get("/", query_string={"next": page}).get_data(as_text=True)
+        assert f'name="next" value="{page}"' in form
+        response = reader_browser.post(
+            "/billing/subscribe", data={"plan": "premium_monthly", "next": page}
+        )
         assert response.status_code == 303, response.data
         urls.append(response.headers["Location"])
     assert all("/checkout/cs_test_" in url for url in urls) and urls[0] != urls[1]
@@ -86,7 +91,9 @@ def test_checkouts_from_two_pages_both_get_a_url(
         "https://news.test/b/second-article",
     ]
     # The same page again (a double click) still gets the same session back.
-    again = reader_browser.post("/billing/subscribe", data={"plan": "premium_monthly"})
+    again = reader_browser.post(
+        "/billing/subscribe", data={"plan": "premium_monthly", "next": pages[1]}
+    )
     assert again.headers["Location"] == urls[1]
     assert len(standin.objects("checkout.session")) == 2
 

@@ -11,7 +11,7 @@ from flask import Flask
 from paywall.clock import utcnow
 from paywall.extensions import db
 from paywall.grants.models import AccessGrant
-from tests.conftest import AuthActions, Mailbox, Stripe
+from tests.conftest import AuthActions, Mailbox, Stripe, body_of
 
 
 def cli(app: Flask, *args: str) -> Any:
@@ -194,3 +194,86 @@ def test_a_grant_combines_with_a_subscription(
     # The grant ends: back to the subscription alone.
     end_grants_now(billing_app)
     assert entitlements(browser) == subscribed
+
+
+def active_devices(app: Flask, email: str = "reader@example.com") -> list[str]:
+    from paywall.accounts.models import Account
+    from paywall.devices.models import DeviceSession
+
+    with app.app_context():
+        account = db.session.query(Account).filter_by(email=email).one()
+        rows = (
+            db.session.query(DeviceSession)
+            .filter_by(account_id=account.id, ended_at=None)
+            .order_by(DeviceSession.created_at)
+            .all()
+        )
+        return [row.device_name for row in rows]
+
+
+def signed_in_on(auth: AuthActions, count: int) -> list[Any]:
+    return [auth.browser(name=f"Device {n}") for n in range(count)]
+
+
+def grant_devices(app: Flask, reader: str, devices: str, **extra: str) -> None:
+    args = ["grant", reader, "--features", "premium_content", "--until", until()]
+    args += ["--reason", "Family pass", "--max-devices", devices]
+    assert cli(app, *args).exit_code == 0
+
+
+def test_a_grant_ending_at_its_date_signs_out_devices_over_the_cap(
+    app: Flask, auth: AuthActions, reader: str, mailbox: Mailbox
+) -> None:
+    """The default cap is 5; a grant allowed 7. At its end the two least recently used go, as
+    after a plan downgrade, and the reader is told which."""
+    grant_devices(app, reader, "7")
+    browsers = signed_in_on(auth, 7)
+    for browser in browsers[2:]:
+        assert browser.get("/api/v1/sessions").status_code == 200  # used since: not the LRU
+    end_grants_now(app)
+    mailbox.clear()
+    assert cli(app, "end-expired").exit_code == 0
+    assert active_devices(app) == [f"Device {n}" for n in range(2, 7)]
+    assert browsers[0].get("/api/v1/sessions").status_code == 401
+    assert browsers[6].get("/api/v1/sessions").get_json()["limit"] == 5
+    app.test_cli_runner().invoke(args=["outbox", "send"])
+    body = body_of(mailbox.wait_for(1)[0])
+    assert "Device 0" in body and "Device 1" in body and "Device 2" not in body
+    # Again: nothing more to do, nobody else signed out, no second email.
+    assert cli(app, "end-expired").exit_code == 0
+    assert len(active_devices(app)) == 5
+
+
+def test_revoking_a_grant_signs_out_devices_over_the_cap_at_once(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    grant_devices(app, reader, "6")
+    signed_in_on(auth, 6)
+    assert len(active_devices(app)) == 6
+    assert cli(app, "revoke", reader).exit_code == 0
+    assert active_devices(app) == [f"Device {n}" for n in range(1, 6)]
+
+
+def test_a_replacing_grant_with_fewer_devices_signs_out_the_overflow(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    grant_devices(app, reader, "8")
+    signed_in_on(auth, 8)
+    grant_devices(app, reader, "6")
+    assert active_devices(app) == [f"Device {n}" for n in range(2, 8)]
+
+
+def test_a_grant_ending_under_a_subscription_keeps_the_plans_cap(
+    billing_app: Flask, billing_auth: AuthActions, stripe_actions: Stripe
+) -> None:
+    billing_auth.sign_up()
+    browser = billing_auth.browser(name="Device 0")
+    stripe_actions.subscribe(browser)
+    stripe_actions.deliver()
+    plan_cap = browser.get("/api/v1/sessions").get_json()["limit"]
+    grant_devices(billing_app, "reader@example.com", str(plan_cap + 2))
+    signed_in_on(billing_auth, plan_cap + 1)  # with Device 0: two over the plan's cap
+    assert len(active_devices(billing_app)) == plan_cap + 2
+    end_grants_now(billing_app)
+    assert cli(billing_app, "end-expired").exit_code == 0
+    assert len(active_devices(billing_app)) == plan_cap

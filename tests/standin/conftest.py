@@ -15,6 +15,8 @@ import stripe
 from stripe_standin import StandIn
 
 API_KEY = "sk_test_standin_" + secrets.token_hex(12)
+#: What the /_standin/ control endpoints need (they list customers and move money).
+CONTROL = {"Authorization": f"Bearer {API_KEY}"}
 WEBHOOK_SECRET = "whsec_standin_" + secrets.token_hex(16)
 SUCCESS_CARD = "4242 4242 4242 4242"
 DECLINE_CARD = "4000 0000 0000 0341"

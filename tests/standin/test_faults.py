@@ -10,7 +10,7 @@ import stripe
 
 from stripe_standin import StandIn
 
-from .conftest import make_client
+from .conftest import CONTROL, make_client
 
 
 def test_transient_error_is_retried_with_the_same_key(
@@ -42,13 +42,18 @@ def test_down_answers_503_to_everything_matching(standin: StandIn) -> None:
         f"{standin.url}/_standin/faults",
         json={"method": "*", "path": "/v1/*", "mode": "down", "times": None},
         timeout=5,
+        headers=CONTROL,
     )
     assert response.status_code == 200 and response.json()["status"] == 503
     with pytest.raises(stripe.APIError) as caught:
         client.v1.prices.list()
     assert caught.value.http_status == 503
-    assert requests.get(f"{standin.url}/_standin/faults", timeout=5).json()["faults"]
-    assert requests.delete(f"{standin.url}/_standin/faults", timeout=5).json() == {"faults": []}
+    assert requests.get(f"{standin.url}/_standin/faults", timeout=5, headers=CONTROL).json()[
+        "faults"
+    ]
+    assert requests.delete(f"{standin.url}/_standin/faults", timeout=5, headers=CONTROL).json() == {
+        "faults": []
+    }
     assert client.v1.prices.list().data == []
 
 
@@ -70,7 +75,9 @@ def test_lost_response_is_replayed_on_retry_and_creates_one_object(standin: Stan
     assert [c.id for c in customers] == [customer.id]
     assert [e["type"] for e in standin.events] == ["customer.created"]
 
-    http_log = requests.get(f"{standin.url}/_standin/requests", timeout=5).json()["requests"]
+    http_log = requests.get(f"{standin.url}/_standin/requests", timeout=5, headers=CONTROL).json()[
+        "requests"
+    ]
     assert {"method", "path", "idempotency_key", "replayed", "status"} <= set(http_log[0])
 
 

@@ -12,11 +12,13 @@ import stripe
 
 from stripe_standin import StandIn, StripeError
 
-from .conftest import Catalog, Subscribed, event_types
+from .conftest import CONTROL, Catalog, Subscribed, event_types
 
 
 def standin_post(standin: StandIn, path: str, body: dict[str, Any] | None = None) -> Any:
-    response = requests.post(f"{standin.url}/_standin{path}", json=body or {}, timeout=5)
+    response = requests.post(
+        f"{standin.url}/_standin{path}", json=body or {}, timeout=5, headers=CONTROL
+    )
     return response.status_code, response.json()
 
 
@@ -194,7 +196,10 @@ def test_clock_cancels_at_period_end(
     status, clock = standin_post(standin, "/clock/advance", {"seconds": 10 * 86400})
     assert status == 200
     assert stripe_client.v1.subscriptions.retrieve(sub_id).status == "active"
-    assert requests.get(f"{standin.url}/_standin/clock", timeout=5).json()["now"] == clock["now"]
+    assert (
+        requests.get(f"{standin.url}/_standin/clock", timeout=5, headers=CONTROL).json()["now"]
+        == clock["now"]
+    )
 
     standin.advance_clock(end - clock["now"])
     sub = stripe_client.v1.subscriptions.retrieve(sub_id)

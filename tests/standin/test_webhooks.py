@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 from stripe_standin import StandIn
 from stripe_standin.store import API_VERSION
 
-from .conftest import WEBHOOK_SECRET, Subscribed
+from .conftest import CONTROL, WEBHOOK_SECRET, Subscribed
 
 
 class Receiver:
@@ -101,21 +101,27 @@ def test_outbox_over_http_and_redelivery(
     standin: StandIn, stripe_client: stripe.StripeClient
 ) -> None:
     stripe_client.v1.customers.create(params={"email": "a@example.com"})
-    taken = requests.post(f"{standin.url}/_standin/deliveries/take", timeout=5).json()
+    taken = requests.post(
+        f"{standin.url}/_standin/deliveries/take", timeout=5, headers=CONTROL
+    ).json()
     [delivery] = taken["deliveries"]
     assert set(delivery) == {"event_id", "type", "payload", "headers"}
     event = stripe.Webhook.construct_event(
         delivery["payload"], delivery["headers"]["Stripe-Signature"], WEBHOOK_SECRET
     )
     assert event.id == delivery["event_id"]
-    assert requests.post(f"{standin.url}/_standin/deliveries/take", timeout=5).json() == {
-        "deliveries": []
-    }
-    again = requests.post(f"{standin.url}/_standin/events/{event.id}/redeliver", timeout=5).json()
+    assert requests.post(
+        f"{standin.url}/_standin/deliveries/take", timeout=5, headers=CONTROL
+    ).json() == {"deliveries": []}
+    again = requests.post(
+        f"{standin.url}/_standin/events/{event.id}/redeliver", timeout=5, headers=CONTROL
+    ).json()
     assert again["event_id"] == event.id
     [redelivered] = standin.take_deliveries()
     assert json.loads(redelivered.payload)["id"] == event.id
-    missing = requests.post(f"{standin.url}/_standin/events/evt_nope/redeliver", timeout=5)
+    missing = requests.post(
+        f"{standin.url}/_standin/events/evt_nope/redeliver", timeout=5, headers=CONTROL
+    )
     assert missing.status_code == 404
 
 
@@ -156,7 +162,9 @@ def test_undeliverable_events_are_given_up_after_five_attempts(
     stripe_client.v1.customers.update(customer.id, params={"name": "X"})
     assert standin.wait_for_webhooks(timeout=10)
     assert len(app.received) == 6  # 5 failed attempts, then the next event goes through
-    report = requests.get(f"{standin.url}/_standin/webhook_attempts", timeout=5).json()
+    report = requests.get(
+        f"{standin.url}/_standin/webhook_attempts", timeout=5, headers=CONTROL
+    ).json()
     first_event = standin.events[0]["id"]
     assert report["undelivered"] == [first_event]
     assert [a["status"] for a in report["attempts"]] == [500] * 5 + [200]

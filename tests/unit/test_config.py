@@ -42,10 +42,17 @@ def test_safe_production_config_starts() -> None:
         ({"STRIPE_WEBHOOK_SECRET": []}, "PAYWALL_STRIPE_WEBHOOK_SECRET"),
         ({"DEVICE_POLICY": "random"}, "PAYWALL_DEVICE_POLICY"),
         ({"MAX_DEVICES": 0}, "PAYWALL_MAX_DEVICES"),
+        ({"SESSION_ROTATION_INTERVAL": 0}, "PAYWALL_SESSION_ROTATION_INTERVAL"),
+        ({"SESSION_ROTATION_INTERVAL": "5m"}, "PAYWALL_SESSION_ROTATION_INTERVAL"),
+        ({"SESSION_ROTATION_GRACE": -1}, "PAYWALL_SESSION_ROTATION_GRACE"),
         ({"VAPID_PRIVATE_KEY": None}, "PAYWALL_VAPID_PRIVATE_KEY"),
         ({"VAPID_PRIVATE_KEY": "not a key"}, "PAYWALL_VAPID_PRIVATE_KEY"),
         ({"VAPID_SUBJECT": "newsroom@example.com"}, "PAYWALL_VAPID_SUBJECT"),
         ({"PUBLISHER_API_KEYS": ["short"]}, "PAYWALL_PUBLISHER_API_KEYS"),
+        # Without Stripe or a mail server nothing can be sold and no link can be sent.
+        ({"STRIPE_API_KEY": None}, "PAYWALL_STRIPE_API_KEY"),
+        ({"SMTP_URL": None}, "PAYWALL_SMTP_URL"),
+        ({"SMTP_URL": ""}, "PAYWALL_SMTP_URL"),
     ],
 )
 def test_unsafe_config_is_refused_naming_the_setting(change: dict, setting: str) -> None:
@@ -75,7 +82,8 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_demo_mode_starts_without_secrets(tmp_path) -> None:
     app = create_app({"DEMO": True, "DATABASE_URL": f"sqlite:///{tmp_path}/demo.sqlite3"})
-    assert app.config["SECRET_KEY"] == DEMO_SECRET
+    # A secret of its own (kept in instance/, 0600), never the one published in the source.
+    assert app.config["SECRET_KEY"] != DEMO_SECRET and len(app.config["SECRET_KEY"]) >= 32
     assert app.config["SESSION_COOKIE_SECURE"] is False
 
 
@@ -132,3 +140,22 @@ def test_demo_generates_a_vapid_key_once_readable_only_by_its_owner(tmp_path) ->
 def test_debug_never_implies_demo(debug: dict) -> None:
     with pytest.raises(ConfigError, match="PAYWALL_SECRET_KEY"):
         create_app({**SAFE, "SECRET_KEY": None, **debug})
+
+
+def test_gift_settings_are_checked() -> None:
+    import pytest
+
+    from paywall.config import ConfigError, check_config
+
+    base = {"SQLALCHEMY_DATABASE_URI": "sqlite://", "DEVICE_POLICY": "refuse", "MAX_DEVICES": 5}
+    base["METER_LIMIT"] = 3
+    check_config(base, demo=True)
+    for key, value in (
+        ("GIFTS_PER_MONTH", -1),
+        ("GIFTS_PER_MONTH", "10"),
+        ("GIFT_MAX_READERS", True),
+        ("GIFT_TTL_DAYS", 0),
+        ("GIFT_URL", "https://news.example/{article}"),
+    ):
+        with pytest.raises(ConfigError, match=f"PAYWALL_{key}"):
+            check_config({**base, key: value}, demo=True)

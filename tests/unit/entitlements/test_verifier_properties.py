@@ -82,7 +82,7 @@ def mutate(token: str, data: st.DataObject) -> str:
     return body + "." + OTHER.sign({"x": 1}).rsplit(".", 1)[1]
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(claims, st.sampled_from([0, 1]))
 def test_signed_tokens_agree(payload: dict, key_index: int) -> None:
     token = signing_keys([_pem(key_index)]).sign(payload)
@@ -91,7 +91,7 @@ def test_signed_tokens_agree(payload: dict, key_index: int) -> None:
     assert ok == (payload["aud"] == AUDIENCE)
 
 
-@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(claims.filter(lambda c: c["aud"] == AUDIENCE), st.data())
 def test_tampered_tokens_agree(payload: dict, data: st.DataObject) -> None:
     token = mutate(KEYS.sign(payload), data)
@@ -103,7 +103,7 @@ def test_tampered_tokens_agree(payload: dict, data: st.DataObject) -> None:
         assert any(c in token for c in "=+/")
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_random_text_never_crashes_and_never_verifies(text: str) -> None:
     accepted, _ = fast(text)
@@ -112,7 +112,7 @@ def test_random_text_never_crashes_and_never_verifies(text: str) -> None:
         VERIFIER.verify(text, session="s", now=time.time())
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(claims)
 def test_other_keys_never_verify(payload: dict) -> None:
     assert fast(OTHER.sign(payload)) == (False, None)
