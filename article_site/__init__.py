@@ -62,7 +62,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Seconds of clock difference tolerated between this server and the service.
         TOKEN_LEEWAY=float(os.environ.get("ARTICLE_SITE_TOKEN_LEEWAY", str(DEFAULT_LEEWAY))),
         DEVICE_COOKIE_NAME=os.environ.get("PAYWALL_DEVICE_COOKIE_NAME", "paywall_session"),
+        # The service's own cookie settings: a rotated session value is written back to the
+        # same cookie (same domain), or the browser would hold two.
         DEVICE_COOKIE_DOMAIN=os.environ.get("PAYWALL_DEVICE_COOKIE_DOMAIN") or None,
+        DEVICE_COOKIE_MAX_AGE=int(os.environ.get("PAYWALL_SESSION_ABSOLUTE_LIFETIME", 365 * 86400)),
         COOKIE_SECURE=os.environ.get("ARTICLE_SITE_COOKIE_SECURE", "") == "1",
         METER_LIMIT=int(os.environ.get("PAYWALL_METER_LIMIT", "3")),
         # One brand: the same settings the service reads.
@@ -74,7 +77,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     check_site_config(app.config)
     app.config["PAYWALL_API_URL"] = app.config["PAYWALL_API_URL"] or app.config["PAYWALL_URL"]
-    client = PaywallClient(app.config["PAYWALL_API_URL"])
+
+    def rotated(new_value: str) -> None:
+        """The service replaced the reader's session value during this request."""
+        g.rotated_session = new_value
+        current = g.get("reader")
+        if current is not None and current.session is not None:
+            current.session = new_value
+
+    client = PaywallClient(app.config["PAYWALL_API_URL"], on_rotation=rotated)
     keys = RemoteKeys(
         app.config["JWKS_URL"]
         or app.config["PAYWALL_API_URL"].rstrip("/") + "/.well-known/jwks.json",
@@ -125,19 +136,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             )
         elif current is not None and current.clear_token:
             response.delete_cookie(TOKEN_COOKIE)
-        if current is not None and current.set_session:
-            response.set_cookie(
-                app.config["DEVICE_COOKIE_NAME"],
-                current.set_session,
-                domain=app.config.get("DEVICE_COOKIE_DOMAIN"),
-                httponly=True,
-                samesite="Lax",
-                secure=app.config["COOKIE_SECURE"],
-                max_age=365 * 24 * 3600,
-            )
         if current is not None and current.clear_session:
             response.delete_cookie(
-                app.config["DEVICE_COOKIE_NAME"], domain=app.config.get("DEVICE_COOKIE_DOMAIN")
+                app.config["DEVICE_COOKIE_NAME"], domain=app.config["DEVICE_COOKIE_DOMAIN"]
+            )
+        elif g.get("rotated_session") and not _sets_cookie(
+            response, app.config["DEVICE_COOKIE_NAME"]
+        ):
+            response.set_cookie(
+                app.config["DEVICE_COOKIE_NAME"],
+                g.rotated_session,
+                max_age=app.config["DEVICE_COOKIE_MAX_AGE"],
+                secure=app.config["COOKIE_SECURE"],
+                httponly=True,
+                samesite="Lax",
+                domain=app.config["DEVICE_COOKIE_DOMAIN"],
+                path="/",
             )
         meter = g.get("meter")
         if meter is not None and meter.cookie:
@@ -340,10 +354,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         local = back.startswith("/") and not back.startswith("//") and "\\" not in back
         response = redirect(back if local else url_for("front_page"))
         response.delete_cookie(TOKEN_COOKIE)
-        response.delete_cookie(app.config["DEVICE_COOKIE_NAME"])
+        response.delete_cookie(
+            app.config["DEVICE_COOKIE_NAME"], domain=app.config["DEVICE_COOKIE_DOMAIN"]
+        )
         return response  # type: ignore[return-value]
 
     from article_site import notifications
 
     notifications.init_app(app, client, reader)
     return app
+
+
+def _sets_cookie(response: Response, name: str) -> bool:
+    """Whether the response already sets (or deletes) cookie ``name``, e.g. a logout."""
+    return any(h.startswith(name + "=") for h in response.headers.getlist("Set-Cookie"))

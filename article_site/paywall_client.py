@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+#: The service rotates a session's value now and then; the new one comes back in this header.
+SESSION_TOKEN_HEADER = "Paywall-Session-Token"  # noqa: S105 - a header name
 
 
 @dataclass(frozen=True)
@@ -13,14 +17,30 @@ class TokenAnswer:
     token: str | None
     error_code: str | None = None  # session_evicted, session_revoked, session_expired, ...
     reason: str | None = None  # why a session ended: password_changed, revoked, evicted, ...
-    session_token: str | None = None  # the session's new value when the service rotated it
+    session_token: str | None = None  # the session's new value, when this call rotated it
 
 
 class PaywallClient:
-    def __init__(self, api_url: str, timeout: float = 3.0) -> None:
+    """``on_rotation(new_value)`` is called whenever an answer carries a rotated session value
+    (any call made with a reader's session can rotate it): store it where the reader's next
+    request will bring it, i.e. the session cookie, and use it for the rest of this request."""
+
+    def __init__(
+        self,
+        api_url: str,
+        timeout: float = 3.0,
+        on_rotation: Callable[[str], None] | None = None,
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
+        self.on_rotation = on_rotation
         self.http = requests.Session()
+        self.http.hooks["response"].append(self._note_rotation)
+
+    def _note_rotation(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        new_value = response.headers.get(SESSION_TOKEN_HEADER)
+        if new_value and self.on_rotation is not None:
+            self.on_rotation(new_value)
 
     def entitlement_token(self, session_value: str) -> TokenAnswer:
         """A fresh token for the reader's device session, or why there is none."""
@@ -34,8 +54,8 @@ class PaywallClient:
             return TokenAnswer(None, "paywall_unreachable")
         if response.status_code == 200:
             body = response.json()
-            rotated = body.get("session_token") or response.headers.get("Paywall-Session-Token")
-            return TokenAnswer(body["token"], session_token=rotated or None)
+            rotated = body.get("session_token") or response.headers.get(SESSION_TOKEN_HEADER)
+            return TokenAnswer(body["token"], session_token=rotated)
         return TokenAnswer(None, _error_code(response), _reason(response))
 
     def meter_read(self, session_value: str, article: str) -> dict[str, Any] | None:

@@ -5,6 +5,8 @@ checked on every page view with the offline verifier, against the service's publ
 and against the paywall session cookie it came with (the token's ``cnf.sth`` is a hash of the
 session it was issued for, so a token copied next to any other session value is refused). It is
 renewed from the paywall service only when it is about to expire (or the session changed).
+When the service rotates the session's value on a renewal, the new value is what the token is
+bound to and what the reader's session cookie becomes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ NOTICES = {
     "at your account's device limit.",
     "session_revoked": "You were signed out on this device.",
     "session_expired": "Your session expired. Log in again.",
+    "session_reused": "You were signed out because this sign-in was copied and used on another "
+    "device. Log in again, and change your password if that was not you.",
+    "unauthorized": "You were signed out on this device. Log in again.",
     "paywall_unreachable": "We could not check your subscription just now.",
 }
 
@@ -47,7 +52,6 @@ class Reader:
     set_token: str | None = None  # a renewed token cookie value to send
     clear_token: bool = False
     clear_session: bool = False
-    set_session: str | None = None  # the session's rotated value, for the browser's cookie
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -98,22 +102,17 @@ def identify(
             session=None,
             notice=REASON_NOTICES.get(answer.reason or "") or NOTICES.get(answer.error_code or ""),
             clear_token=True,
-            # The paywall session is over: drop its cookie too, so the notice shows once.
-            clear_session=(answer.error_code or "").startswith("session_"),
+            # The paywall session is over (or unknown): drop its cookie too, so the notice
+            # shows once.
+            clear_session=(answer.error_code or "").startswith("session_")
+            or answer.error_code == "unauthorized",
             extra={"error_code": answer.error_code},
         )
-    # The service may have rotated the session's value in this call: the token is bound to the
-    # new value, which the browser's cookie must carry from now on.
-    current = answer.session_token or session
+    session = answer.session_token or session  # rotated by this renewal: the cookie follows
     try:
-        fresh = keys.verify(answer.token, session=current, leeway=leeway)
+        fresh = keys.verify(answer.token, session=session, leeway=leeway)
     except TokenError:
         return Reader(
             notice="The paywall answered with a token this site cannot verify.", clear_token=True
         )
-    return Reader(
-        claims=fresh,
-        session=current,
-        set_token=cookies.dumps(answer.token),
-        set_session=answer.session_token,
-    )
+    return Reader(claims=fresh, session=session, set_token=cookies.dumps(answer.token))

@@ -27,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from paywall.devices import cli as device_cli
     from paywall.devices import views as session_views
     from paywall.entitlements import cli as entitlement_cli
+    from paywall.entitlements import revocations as _revocations  # noqa: F401 - the table
     from paywall.entitlements import views as entitlement_views
     from paywall.errors import register_error_handlers
     from paywall.extensions import api, csrf, db, limiter, migrate

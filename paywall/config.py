@@ -103,6 +103,18 @@ DEFAULTS: dict[str, Any] = {
     # signs, all are published at /.well-known/jwks.json. Demo: instance/entitlement_signing_key.pem
     "ENTITLEMENT_SIGNING_KEYS": [],
     "ENTITLEMENT_TTL": 300,
+    # Revocations (paywall.entitlements.revocations): the feed and the in-process state
+    "REVOCATION_LEEWAY": 120,  # the frontends' offline leeway: listed for TTL + this
+    "REVOCATION_RETENTION": None,  # seconds a revocation stays listed; None: TTL + leeway
+    "REVOCATION_REFRESH_INTERVAL": 0.25,  # seconds between the per-process state's queries
+    "REVOCATION_GAP_SETTLE": 60,  # seconds before a missing feed id counts as rolled back
+    "REVOCATION_MAX_WAIT": 30,  # the longest long poll (?wait=) of the feed
+    "REVOCATION_SWEEP_INTERVAL": 10,  # seconds between sweeps for expiry and lapses
+    "REVOCATION_SWEEP_LOOKBACK": 3600,  # what the sweep looks back over (covers beat outages)
+    # Outbound webhooks (Standard Webhooks): session.ended and entitlement.changed
+    "OUTBOUND_WEBHOOK_URLS": [],
+    "OUTBOUND_WEBHOOK_SECRET": None,  # whsec_<base64 of 24-64 random bytes>
+    "OUTBOUND_WEBHOOK_RETRY_SCHEDULE": [5, 30, 120, 600, 1800, 3600, 6 * 3600],
     # The meter: distinct metered articles a reader without premium_content reads per UTC month
     "METER_LIMIT": 3,
     # Gift links (paywall.gifts): per giver per UTC month, days a link opens its article, and
@@ -160,6 +172,7 @@ LIST_SETTINGS = (
     "STRIPE_WEBHOOK_SECRET",
     "TRUSTED_ORIGINS",
     "PUBLISHER_API_KEYS",
+    "OUTBOUND_WEBHOOK_URLS",
     "PUSH_ALLOWED_ORIGINS",
     "NOTIFICATION_TOPICS",
 )
@@ -237,6 +250,13 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         )
     if "ENTITLEMENT_SIGNING_KEYS" in cfg or not demo:  # (a partial demo config lacks it)
         _check_signing_keys(cfg.get("ENTITLEMENT_SIGNING_KEYS", []))
+    if cfg.get("OUTBOUND_WEBHOOK_URLS") and not _webhook_secret_ok(
+        cfg.get("OUTBOUND_WEBHOOK_SECRET")
+    ):
+        raise ConfigError(
+            "PAYWALL_OUTBOUND_WEBHOOK_SECRET must be whsec_<base64 of at least 24 random bytes> "
+            "when PAYWALL_OUTBOUND_WEBHOOK_URLS is set"
+        )
     for key in ("GIFTS_PER_MONTH", "GIFT_MAX_READERS"):
         value = cfg.get(key, DEFAULTS[key])
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -297,6 +317,18 @@ def _contrast_with_white(color: str) -> float:
     from paywall.brand import contrast
 
     return contrast(color, "#ffffff")
+
+
+def _webhook_secret_ok(secret: Any) -> bool:
+    import base64
+    import binascii
+
+    if not isinstance(secret, str) or not secret.startswith("whsec_"):
+        return False
+    try:
+        return len(base64.b64decode(secret[6:] + "==")) >= 24
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _as_list(value: Any) -> list[str]:

@@ -312,6 +312,11 @@ def beat_schedule(app: Flask) -> dict[str, Any]:
         "queue-purge": {"task": "paywall.queue.purge_finished", "schedule": crontab(0, 4)},
         "billing-reconcile": {"task": "billing.reconcile", "schedule": crontab(30, 3)},
         "devices-purge": {"task": "devices.purge", "schedule": crontab(0, 5)},
+        "revocations-sweep": {
+            "task": "entitlements.revocations_sweep",
+            "schedule": float(cfg["REVOCATION_SWEEP_INTERVAL"]),
+        },
+        "revocations-purge": {"task": "entitlements.revocations_purge", "schedule": 60.0},
     }
 
 
@@ -320,4 +325,5 @@ def _import_tasks() -> None:
     import paywall.accounts.tasks
     import paywall.billing.tasks
     import paywall.devices.tasks
+    import paywall.entitlements.tasks
     import paywall.outbox.tasks  # noqa: F401

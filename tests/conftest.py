@@ -203,6 +203,9 @@ def make_app(database_url: str, smtp_port: int, **overrides: Any) -> Flask:
 
 
 def truncate_all(app: Flask) -> None:
+    state = app.extensions.get("paywall.revocations")
+    if state is not None:
+        state.stop()  # its refresh thread would outlive the test
     with app.app_context():
         tables = [t.name for t in db.metadata.sorted_tables]
         if db.engine.dialect.name == "postgresql":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -607,6 +607,7 @@ class BillingService:
             return None
         account = self.devices.lock_account(account_id)
         now = utcnow()
+        had = self.access_for(account, now).features
         sub = self.session.get(Subscription, data["id"])
         before = None if sub is None else (sub.price_id, sub.status, sub.cancel_at_period_end)
         if sub is None:
@@ -624,9 +625,19 @@ class BillingService:
         sub.synced_at = now
         self.plan_by_price(sub.price_id)
         self.session.flush()
+        self._access_lowered(account, had, _lowered_reason(sub, before))
         victims = self.devices.enforce_cap(account)
         self._tell_reader(account, sub, before, [v.device_name for v in victims])
         return sub
+
+    def _access_lowered(self, account: Account, had: Sequence[str], reason: str) -> None:
+        """Record a revocation if the account just lost a feature it had (same transaction):
+        its outstanding tokens stop working and the frontend renews."""
+        from paywall.entitlements.revocations import record_access_lowered
+
+        record_access_lowered(
+            self.session, account.id, had, self.access_for(account).features, reason
+        )
 
     def _newer_invoice_paid(self, sub: Subscription, latest_invoice_id: str | None) -> bool:
         """Only a paid invoice newer than the refunded or disputed one lifts the revocation:
@@ -720,9 +731,12 @@ class BillingService:
             return None
         if intent not in self.gateway.invoice_payment_intents(sub.latest_invoice_id):
             return None  # an older invoice: the current period is still paid for
+        account = self.devices.lock_account(account_id)
+        had = self.access_for(account).features
         sub.revoked_invoice_id = sub.latest_invoice_id
         sub.revoked_reason = reason
         self.session.flush()
+        self._access_lowered(account, had, reason)
         return sub
 
     def customer_deleted(self, customer_id: str) -> None:
@@ -731,6 +745,8 @@ class BillingService:
         )
         if row is None:
             return
+        account = self.session.get(Account, row.account_id)
+        had = self.access_for(account).features if account is not None else ()
         row.deleted_at = utcnow()
         for sub in self.session.scalars(
             select(Subscription).where(Subscription.stripe_customer_id == customer_id)
@@ -738,6 +754,8 @@ class BillingService:
             if sub.status not in ("canceled", "incomplete_expired"):
                 sub.status = "canceled"
         self.session.flush()
+        if account is not None:
+            self._access_lowered(account, had, "customer_deleted")
 
     # -- reconcile -----------------------------------------------------------------------------
     def reconcile(
@@ -787,6 +805,17 @@ class BillingService:
                 "The payment provider could not start this. Nothing was charged; "
                 "try again, or contact us if it keeps happening."
             ) from exc
+
+
+def _lowered_reason(sub: Subscription, before: tuple[str | None, str, bool] | None) -> str:
+    """The revocation reason for a subscription change that lost features."""
+    if sub.status in ENDED_STATUSES or sub.status == "canceled":
+        return "canceled"
+    if sub.status == "past_due":
+        return "past_due"
+    if before is not None and before[0] != sub.price_id:
+        return "downgraded"
+    return sub.status if sub.status not in LIVE_STATUSES else "access_lowered"
 
 
 def _id(value: Any) -> str | None:

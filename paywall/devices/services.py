@@ -344,18 +344,21 @@ class DeviceService:
     ) -> int:
         """End every session of the account but ``keep_session_id`` (password reset or
         change); returns how many."""
-        result = self.session.execute(
-            update(DeviceSession)
-            .where(
-                DeviceSession.account_id == account_id,
-                DeviceSession.ended_at.is_(None),
-                DeviceSession.id != (keep_session_id or ""),
+        ended = list(
+            self.session.scalars(
+                update(DeviceSession)
+                .where(
+                    DeviceSession.account_id == account_id,
+                    DeviceSession.ended_at.is_(None),
+                    DeviceSession.id != (keep_session_id or ""),
+                )
+                .values(ended_at=utcnow(), end_reason=reason)
+                .returning(DeviceSession.id)
+                .execution_options(synchronize_session="fetch")
             )
-            .values(ended_at=utcnow(), end_reason=reason)
-            .execution_options(synchronize_session="fetch")
         )
-        _session_ended(self.session, account_id=account_id, keep_session_id=keep_session_id)
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        _session_ended(self.session, session_ids=ended)
+        return len(ended)
 
     def is_new_device(self, device: DeviceSession) -> bool:
         """True when the account has signed in before, but never from this browser and
@@ -408,12 +411,17 @@ class DeviceService:
         _session_ended(self.session, session_ids=[device.id])
 
 
-def _session_ended(session: DbSession, **which: Any) -> None:
+def _session_ended(session: DbSession, *, session_ids: Sequence[str]) -> None:
     """What else ends with a device session, in the same transaction: its push
-    subscriptions."""
+    subscriptions, and a ``session.ended`` revocation so its outstanding entitlement tokens
+    stop working within seconds (every path that ends a session comes through here)."""
+    from paywall.entitlements.revocations import record_session_ends
     from paywall.notifications.services import forget_push_subscriptions
 
-    forget_push_subscriptions(session, **which)
+    if not session_ids:
+        return
+    forget_push_subscriptions(session, session_ids=list(session_ids))
+    record_session_ends(session, session_ids)
 
 
 #: Why a device was signed out, in the words the device is shown (the code stays one of three).

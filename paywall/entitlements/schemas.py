@@ -60,3 +60,38 @@ class CheckHeadersSchema(ma.Schema):
         load_default="premium",
         validate=ma.validate.OneOf(["free", "registered", "premium"]),
     )
+
+
+class RevocationFeedArgsSchema(ma.Schema):
+    after = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Length(max=20000),
+        metadata={"description": "The cursor of the previous answer; empty: from the start."},
+    )
+    wait = ma.fields.Float(
+        load_default=0,
+        validate=ma.validate.Range(min=0, max=30),
+        metadata={"description": "Seconds to wait for something new (a long poll), at most 30."},
+    )
+
+
+class RevocationSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    event = ma.fields.String(
+        required=True, metadata={"enum": ["session.ended", "entitlement.changed"]}
+    )
+    sub = ma.fields.String(required=True)
+    sid = ma.fields.String(metadata={"description": "Set when one device session ended."})
+    not_before = ma.fields.Integer(
+        required=True,
+        metadata={
+            "description": "Unix seconds: the account's tokens with an earlier iat are "
+            "refused; a session's tokens are all refused."
+        },
+    )
+    reason = ma.fields.String(required=True)
+
+
+class RevocationFeedSchema(ma.Schema):
+    revocations = ma.fields.List(ma.fields.Nested(RevocationSchema), required=True)
+    cursor = ma.fields.String(required=True)

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paywall import clock
 from paywall.accounts.models import Account
@@ -14,7 +14,6 @@ from paywall.billing.access import Access
 from paywall.billing.services import BillingService
 from paywall.devices.models import DeviceSession
 from paywall.entitlements.keys import SigningKeys, signing_keys
-from paywall.entitlements.revocation_state import RevocationState, revoked_reason
 from paywall.entitlements.verifier import (
     AUDIENCE,
     TokenError,
@@ -24,6 +23,9 @@ from paywall.entitlements.verifier import (
     check_times,
     session_hash,
 )
+
+if TYPE_CHECKING:
+    from paywall.entitlements.revocations import RevocationState
 
 #: Online checks tolerate this much clock difference between service hosts: a token's ``iat``
 #: up to 5 s in the future, its ``exp`` up to 5 s past.
@@ -98,7 +100,7 @@ class EntitlementService:
             return None, "wrong_session"
         except TokenError:
             return None, "invalid"
-        if revoked_reason(revocations, claims) is not None:
+        if revocations.is_revoked(str(claims["sub"]), str(claims["sid"]), claims["iat"]):
             return None, "revoked"
         return claims, None
 

@@ -16,10 +16,12 @@ from paywall.devices.auth import (
     rotated_session_value,
 )
 from paywall.entitlements.keys import signing_keys
-from paywall.entitlements.revocation_state import revocation_state
+from paywall.entitlements.revocations import Cursor, revocation_state
 from paywall.entitlements.schemas import (
     CheckHeadersSchema,
     IssuedTokenSchema,
+    RevocationFeedArgsSchema,
+    RevocationFeedSchema,
     VerifyRequestSchema,
     VerifyResultSchema,
 )
@@ -120,3 +122,22 @@ def jwks() -> Response:
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+@blp.route("/revocations", methods=["GET"])
+@publisher_required
+@blp.doc(security=PUBLISHER_SECURITY)
+@blp.arguments(RevocationFeedArgsSchema, location="query")
+@blp.response(200, RevocationFeedSchema)
+@api_errors(blp, 400, 401, 422)
+def revocations(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The revocation feed for frontends: revocations newer than ``after``. With ``wait``, a
+    long poll: answers as soon as there is one, else empty after ``wait`` seconds. Answered from
+    this process's state (no database connection is held while waiting)."""
+    from flask import current_app
+
+    cursor = Cursor.parse(args.get("after"))
+    wait = min(float(args["wait"]), float(current_app.config["REVOCATION_MAX_WAIT"]))
+    found, after = revocation_state().wait(cursor, wait)
+    body = {"revocations": [e.public() for e in found], "cursor": str(after)}
+    return body, 200, NO_STORE

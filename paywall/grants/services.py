@@ -11,6 +11,7 @@ from paywall.accounts.models import Account
 from paywall.accounts.passwords import normalise_email
 from paywall.clock import utcnow
 from paywall.devices.models import DeviceSession
+from paywall.entitlements.revocations import GRANT_ENDED, record
 from paywall.errors import NotFound, PaywallError
 from paywall.grants.access import Grant
 from paywall.grants.models import AccessGrant
@@ -140,8 +141,14 @@ class GrantService:
             raise GrantInvalid("--max-devices must be a positive integer.")
         account = self._account(email)
         replaced = self.active(account.id, now)
+        lost: set[str] = set()
         for old in replaced:
             old.revoked_at, old.revoked_by, old.closed_at = now, f"{by} (replaced)", now
+            lost.update(f for f in old.features if f not in features)
+        if lost:
+            # Tokens naming the features the new grant drops stop working (the frontend
+            # renews); a subscription may still give them, which the renewed token shows.
+            record(self.session, sub=account.id, reason=GRANT_ENDED)
         row = AccessGrant(
             account_id=account.id,
             features=features,
@@ -169,13 +176,16 @@ class GrantService:
 
     def revoke(self, email: str, *, by: str, now: datetime | None = None) -> list[AccessGrant]:
         now = now or utcnow()
-        ended = self.active(self._account(email).id, now)
+        account = self._account(email)
+        ended = self.active(account.id, now)
         for row in ended:
             row.revoked_at, row.revoked_by = now, by
         self.session.flush()  # the cap is computed without the revoked grants
         for row in ended:
             self._close(row, "was withdrawn", now)
         self.session.flush()
+        if ended:
+            record(self.session, sub=account.id, reason=GRANT_ENDED)
         return ended
 
     def active(self, account_id: str, now: datetime | None = None) -> list[AccessGrant]:

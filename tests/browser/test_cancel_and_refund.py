@@ -1,10 +1,9 @@
 """Journey 5: a subscriber cancels in the billing portal and keeps reading until the period
-ends; when finance refunds the payment, access ends within the token lifetime."""
+ends; when finance refunds the payment, access ends at the reader's next view."""
 
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from tests.browser.conftest import (
     expect_teaser_only,
     log_in_by_api,
     pay,
-    reload_until,
     sign_up_by_api,
 )
 from tests.conftest import STANDIN_API_KEY
@@ -85,14 +83,12 @@ def test_cancelled_subscriber_reads_until_period_end_and_a_refund_ends_access(
         STANDIN_API_KEY, base_addresses={"api": live_stack.standin.url}, max_network_retries=0
     )
     finance.v1.refunds.create(params={"charge": charge["id"]})
-    refunded_at = time.monotonic()
     assert live_stack.standin.wait_for_webhooks(10)
 
-    def premium_gone() -> None:
-        assert page.locator(".premium").count() == 0
-
-    reload_until(page, premium_gone, timeout=TTL + 2)
-    assert time.monotonic() - refunded_at < TTL + 2
+    # The next view, with no waiting: the site renews its short token on every view and the
+    # service refuses (how fast that is on a given machine is a figure for ``make bench``).
+    page.reload()
+    assert page.locator(".premium").count() == 0
     expect_teaser_only(page)
     expect(page.locator("#site-logout")).to_be_visible()  # still signed in, just not entitled
     assert page.locator("#article-body p").count() == len(ARTICLE.teaser)

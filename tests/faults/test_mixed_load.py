@@ -1,5 +1,9 @@
-"""Sustained mixed load for a bounded time on loopback: logins, token refreshes, webhooks and
-sign-outs together. No errors, no cap violation, no lost or doubled event, memory flat."""
+"""Sustained mixed load on loopback: logins, token refreshes, webhooks and sign-outs together.
+No errors, no cap violation, no lost or doubled event.
+
+A fixed amount of work, not a duration: how much a machine gets through, and how the workers'
+memory grows under load, are figures for ``make bench`` (benchmarks 2-6, docs/benchmarks.md),
+not thresholds here (a shared machine would make them flake)."""
 
 from __future__ import annotations
 
@@ -19,9 +23,11 @@ from paywall.extensions import db
 from tests.conftest import STANDIN_API_KEY
 from tests.functional.test_article_site import sign_up_and_log_in, subscribe
 
-DURATION = 12.0  # seconds of load; every loop also stops after MAX_OPS operations
-MAX_OPS = 400
+LOGINS_PER_CLIENT = 8  # each followed by 3 refreshes and, sometimes, a sign-out
+CLIENTS = 4
+RENEWALS = 40
 ACCOUNTS = 4
+LIVENESS = 300  # seconds: a bound on a hang, not a timing target
 EXPECTED = {
     "login": {201},
     "refresh": {200, 401},  # 401: this device was evicted by another login, as designed
@@ -32,11 +38,6 @@ EXPECTED = {
 @pytest.fixture
 def app_config() -> dict:
     return {"DEVICE_POLICY": "evict_lru"}
-
-
-def rss_kib() -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
 
 
 def max_active_per_account(stack: Any) -> int:
@@ -62,11 +63,10 @@ def test_sustained_mixed_load(live_stack: Any) -> None:
         subscribe(live_stack, browser)
     subs = [s["id"] for s in live_stack.standin.objects("subscription")]
     assert len(subs) == ACCOUNTS
-    deadline = time.monotonic() + DURATION
+    done = threading.Event()
     seen: Counter[tuple[str, int]] = Counter()
     errors: list[str] = []
     cap_samples: list[int] = []
-    rss: list[int] = []
     lock = threading.Lock()
 
     def record(kind: str, status: int) -> None:
@@ -77,9 +77,7 @@ def test_sustained_mixed_load(live_stack: Any) -> None:
 
     def logins(seed: int) -> None:
         rng = random.Random(seed)
-        for _ in range(MAX_OPS):
-            if time.monotonic() > deadline:
-                return
+        for _ in range(LOGINS_PER_CLIENT):
             session = requests.Session()
             response = session.post(
                 url + "/api/v1/sessions",
@@ -103,30 +101,36 @@ def test_sustained_mixed_load(live_stack: Any) -> None:
                     )
 
     def renewals() -> None:
-        for i in range(MAX_OPS):
-            if time.monotonic() > deadline:
-                return
+        for i in range(RENEWALS):
             live_stack.standin.renew(subs[i % len(subs)])
             time.sleep(0.05)
 
     def watch() -> None:
-        while time.monotonic() < deadline:
+        while not done.is_set():
             cap_samples.append(max_active_per_account(live_stack))
-            rss.append(rss_kib())
             time.sleep(0.5)
 
-    threads = [threading.Thread(target=logins, args=(i,)) for i in range(4)]
-    threads += [threading.Thread(target=renewals), threading.Thread(target=watch)]
-    for thread in threads:
+    workers = [threading.Thread(target=logins, args=(i,)) for i in range(CLIENTS)]
+    workers += [threading.Thread(target=renewals)]
+    watcher = threading.Thread(target=watch)
+    for thread in [*workers, watcher]:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=DURATION + 60)
+    for thread in workers:
+        thread.join(timeout=LIVENESS)
+    done.set()
+    watcher.join(timeout=LIVENESS)
+    assert not any(thread.is_alive() for thread in [*workers, watcher]), "the load hung"
     # A bound on liveness, not a timing target: on a loaded 2-core machine the re-fetching
     # webhook backlog can take longer than 30 s to drain.
     assert live_stack.standin.wait_for_webhooks(180)
 
     assert errors == [], (errors[:10], seen)
-    assert seen[("login", 201)] > 20 and seen[("refresh", 200)] > 40, seen
+    # Every operation was done and answered (the counts are the plan, not a throughput).
+    assert seen[("login", 201)] == CLIENTS * LOGINS_PER_CLIENT, seen
+    assert sum(n for (kind, _s), n in seen.items() if kind == "refresh") == 3 * (
+        CLIENTS * LOGINS_PER_CLIENT
+    )
+    assert seen[("refresh", 200)] > 0, seen
     assert max(cap_samples + [max_active_per_account(live_stack)]) <= 5
     sent = [e["id"] for e in live_stack.standin.events if e["id"] not in before]
     attempts = requests.get(
@@ -143,5 +147,3 @@ def test_sustained_mixed_load(live_stack: Any) -> None:
         )
     assert sorted(stored) == sorted(set(sent))  # every event stored, none twice
     assert failed == 0
-    third = max(1, len(rss) // 3)
-    assert max(rss[-third:]) - max(rss[:third]) < 40 * 1024, rss  # no steady growth (KiB)

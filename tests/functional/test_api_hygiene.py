@@ -42,6 +42,18 @@ def test_oversized_body_is_413(client, app: Flask) -> None:
     assert response.get_json()["error"]["code"] == "payload_too_large"
     assert account_count(app) == 0
 
+    # The limits exactly: 64 KiB for the API, 1 MiB for the webhook (a byte over is 413; at
+    # the limit the body is read and refused for what it says instead).
+    def sized(path: str, size: int) -> int:
+        return client.post(
+            path, data=b"x" * size, headers={"Content-Type": "application/json"}
+        ).status_code
+
+    assert sized("/api/v1/accounts", 64 * 1024 + 1) == 413
+    assert sized("/api/v1/accounts", 64 * 1024) == 400
+    assert sized("/api/v1/stripe/webhook", 1024 * 1024 + 1) == 413
+    assert sized("/api/v1/stripe/webhook", 1024 * 1024) == 400
+
 
 def test_404_and_405_are_json_on_the_api(client) -> None:
     missing = client.get("/api/v1/nope")
@@ -139,6 +151,36 @@ class TestCsrf:
             headers={"Authorization": f"Bearer {token}", "Origin": "https://evil.example"},
         )
         assert bearer.status_code == 204
+
+    @pytest.mark.parametrize(
+        "app_config", [{"TRUSTED_ORIGINS": ["https://app.news.test", "https://m.news.test:8443"]}]
+    )
+    def test_the_sites_and_trusted_origins_may_write_others_may_not(
+        self, auth: AuthActions, reader: str
+    ) -> None:
+        """The allow-list: PUBLIC_URL, SITE_URL and PAYWALL_TRUSTED_ORIGINS, by exact origin."""
+        browser = auth.browser()
+        allowed = (
+            "https://news.test",  # SITE_URL
+            "https://NEWS.test",  # origins compare case-insensitively
+            "https://app.news.test",
+            "https://m.news.test:8443",
+        )
+        for origin in allowed:
+            ok = browser.post("/api/v1/account/verification-email", headers={"Origin": origin})
+            assert ok.status_code == 202, origin
+        refused = (
+            "http://news.test",  # another scheme
+            "https://news.test:444",  # another port
+            "https://evil.news.test",  # a subdomain not listed
+            "https://news.test.evil.example",
+            "https://m.news.test",  # the listed one has a port
+            "null",
+        )
+        for origin in refused:
+            forged = browser.post("/api/v1/account/verification-email", headers={"Origin": origin})
+            assert forged.status_code == 403, origin
+            assert forged.get_json()["error"]["code"] == "csrf_failed", origin
 
     @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
     def test_forms_without_a_csrf_token_are_refused(self, app: Flask, reader: str) -> None:

@@ -254,6 +254,22 @@ def test_forged_tampered_and_stale_webhooks_are_refused_with_nothing_written(
     assert count(billing_app, StripeEvent) == 0
 
 
+def test_a_signature_inside_the_300_s_tolerance_is_accepted(
+    billing_app: Flask, standin: Any
+) -> None:
+    """The other side of the stale case above (301 s old: refused)."""
+    payload = signed_event(standin, "something.new")
+    response = billing_app.test_client().post(
+        "/api/v1/stripe/webhook",
+        data=payload,
+        headers={
+            "Stripe-Signature": standin.sign(payload, timestamp=int(time.time()) - 280),
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 200, response.get_json()
+
+
 def test_two_signatures_one_valid_and_secret_rotation(billing_app: Flask, standin: Any) -> None:
     payload = signed_event(standin, "something.new")
     good = standin.sign(payload)
@@ -509,6 +525,23 @@ def test_plan_change_lowering_max_devices_evicts_least_recently_used(
     assert entitlements(browsers[0])["max_devices"] == 2
 
 
+def test_a_plans_lower_cap_applies_at_login(
+    billing_app: Flask, billing_auth: AuthActions, stripe_actions: Stripe
+) -> None:
+    """A Solo subscriber (2 devices) is refused a third login, below the default cap of 5."""
+    billing_auth.sign_up()
+    first = billing_auth.browser(name="Laptop")
+    subscribed(stripe_actions, first, "solo_monthly")
+    assert entitlements(first)["max_devices"] == 2
+    billing_auth.browser(name="Phone")
+    _b, third = billing_auth.log_in(device_name="Tablet")
+    assert third.status_code == 409
+    body = third.get_json()
+    assert body["error"]["code"] == "device_limit_reached", body
+    assert body["limit"] == 2
+    assert sorted(d["device_name"] for d in body["devices"]) == ["Laptop", "Phone"]
+
+
 def test_customer_deleted_in_the_dashboard_ends_access(
     billing_app: Flask, reader_browser: FlaskClient, stripe_actions: Stripe, standin: Any
 ) -> None:
@@ -628,10 +661,49 @@ def test_pages_subscribe_flow_redirects_to_checkout(
     assert go.status_code == 303 and "/checkout/cs_test_" in go.headers["Location"]
 
 
-def test_login_with_password_unchanged_after_billing(billing_auth: AuthActions) -> None:
+def test_login_with_password_unchanged_after_billing(
+    billing_app: Flask, billing_auth: AuthActions, stripe_actions: Stripe
+) -> None:
+    """Checkout, the customer Stripe creates and the webhooks that follow never touch the
+    reader's credentials: the same password still signs in, a wrong one still does not."""
+    from paywall.accounts.models import Account
+
     billing_auth.sign_up("x@example.com")
+    browser = billing_auth.browser("x@example.com")
+
+    def password_hash() -> str:
+        with billing_app.app_context():
+            return str(
+                db.session.scalar(
+                    select(Account.password_hash).where(Account.email == "x@example.com")
+                )
+            )
+
+    before = password_hash()
+    subscribed(stripe_actions, browser)
+    assert password_hash() == before
     _b, response = billing_auth.log_in("x@example.com", PASSWORD)
     assert response.status_code == 201
+    assert "premium_content" in entitlements(_b)["features"]
+    _b, wrong = billing_auth.log_in("x@example.com", PASSWORD + "!")
+    assert wrong.status_code == 401
+
+
+@pytest.mark.parametrize("action", ["mark_unpaid", "pause"])
+def test_unpaid_and_paused_subscriptions_end_access(
+    billing_app: Flask,
+    reader_browser: FlaskClient,
+    stripe_actions: Stripe,
+    standin: Any,
+    action: str,
+) -> None:
+    """The access table's unpaid and paused rows, through Stripe's own events."""
+    sub = subscribed(stripe_actions, reader_browser)
+    getattr(standin, action)(sub["id"])
+    stripe_actions.deliver()
+    got = entitlements(reader_browser)
+    assert got["features"] == []
+    assert got["reason"] == {"mark_unpaid": "unpaid", "pause": "paused"}[action]
 
 
 def test_non_utf8_webhook_body_is_a_400_not_a_crash(billing_app: Flask, standin: Any) -> None:

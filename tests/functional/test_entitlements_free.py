@@ -200,3 +200,52 @@ def test_rotation_keeps_old_tokens_valid_while_published(
     assert verify_online(client, old_token) == {"valid": False, "reason": "invalid"}
     with pytest.raises(TokenBadSignature):
         verify(old_token, jwks(client), session=session)
+
+
+def test_check_and_verify_make_no_database_query_for_a_token_not_revoked(
+    app: Flask, client: FlaskClient, auth: AuthActions, reader: str
+) -> None:
+    """Issue 9 §3: decided from the token and the process's revocation state. The state's own
+    refresh (one query per interval for the whole process, in its thread) is not per token and
+    is left out of the count."""
+    import threading
+
+    from sqlalchemy import event
+
+    from paywall.extensions import db
+
+    browser = auth.browser()
+    token = browser.post("/api/v1/entitlements/token").get_json()["token"]
+    session = session_of(browser)
+    check_headers = {
+        "X-Paywall-Token": token,
+        "X-Paywall-Session": session,
+        "X-Paywall-Access-Level": "registered",
+    }
+    assert client.get("/api/v1/entitlements/check", headers=check_headers).status_code == 204
+    me = threading.get_ident()
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if threading.get_ident() == me and "entitlement_revocations" not in statement:
+            statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for _ in range(3):
+            assert (
+                client.get("/api/v1/entitlements/check", headers=check_headers).status_code == 204
+            )
+            assert verify_online(client, token, session=session)["valid"] is True
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert statements == []
+    # And the same listener does see a query where there is one (the test can fail).
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        browser.get("/api/v1/sessions")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert statements

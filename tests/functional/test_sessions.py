@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -23,10 +25,14 @@ def test_login_sets_a_hardened_cookie_and_stores_only_a_digest(
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
     value = cookie.split(";", 1)[0].split("=", 1)[1]
-    assert len(value) >= 22  # >= 128 bits, base64
+    # 256 bits (secrets.token_urlsafe(32)): 43 base64url characters that decode to 32 bytes.
+    assert len(value) == 43
+    assert len(base64.urlsafe_b64decode(value + "=")) == 32
     with app.app_context():
         stored = db.session.query(DeviceSession).one()
-        assert stored.token_digest != value and value not in stored.token_digest
+        # Only the SHA-256 of the value is stored.
+        assert stored.token_digest == hashlib.sha256(value.encode()).hexdigest()
+        assert value not in stored.token_digest
 
 
 def test_bearer_token_works_without_cookies(app: Flask, auth: AuthActions, reader: str) -> None:

@@ -41,7 +41,19 @@ def test_policy_refuses(password: str) -> None:
 
 @pytest.mark.parametrize("password", ["correct horse battery", "é" * 8, "x" * 64, "y" * 1024])
 def test_policy_accepts(password: str) -> None:
-    check_policy(password)
+    try:
+        check_policy(password)
+    except PasswordPolicyError as exc:
+        pytest.fail(f"{password[:20]!r} was refused: {exc}")
+
+
+def test_length_boundaries_are_8_and_1024_characters() -> None:
+    """Characters, not bytes: eight two-byte characters are enough, seven are not."""
+    check_policy("é" * 8)
+    check_policy("y" * 1024)
+    for too_short_or_long in ("é" * 7, "y" * 1025):
+        with pytest.raises(PasswordPolicyError):
+            check_policy(too_short_or_long)
 
 
 def test_bundled_list_is_loaded() -> None:
