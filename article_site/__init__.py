@@ -72,6 +72,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         BRAND_NAME=os.environ.get("PAYWALL_BRAND_NAME", "The Daily Paywall"),
         BRAND_LOGO_URL=os.environ.get("PAYWALL_BRAND_LOGO_URL") or None,
         BRAND_COLOR=os.environ.get("PAYWALL_BRAND_COLOR", "#b3001b"),
+        # The publisher key the site follows the revocation feed with (none: no watcher, a
+        # revoked token is served until it expires).
+        PUBLISHER_KEY=os.environ.get("ARTICLE_SITE_PUBLISHER_KEY") or None,
+        REVOCATION_MAX_STALENESS=float(os.environ.get("ARTICLE_SITE_REVOCATION_MAX_STALENESS", 60)),
+        REVOCATION_ON_STALE=os.environ.get("ARTICLE_SITE_REVOCATION_ON_STALE", "serve"),
     )
     if config:
         app.config.update(config)
@@ -92,6 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         issuer=app.config["PAYWALL_URL"].rstrip("/"),
     )
     cookies = token_cookie(app.config["SECRET_KEY"])
+    watcher = _watcher(app)
     anonymous_meter = AnonymousMeter(app.config["SECRET_KEY"], app.config["METER_LIMIT"])
     CSRFProtect(app)
 
@@ -105,6 +111,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 cookies=cookies,
                 wants=wants,
                 leeway=app.config["TOKEN_LEEWAY"],
+                revocations=watcher,
             )
         return g.reader  # type: ignore[no-any-return]
 
@@ -363,6 +370,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     notifications.init_app(app, client, reader)
     return app
+
+
+def _watcher(app: Flask) -> Any:
+    """The revocation feed, followed in the background when the site has a publisher key."""
+    key = app.config.get("PUBLISHER_KEY")
+    if not key:
+        return None
+    from paywall.entitlements.watcher import RevocationWatcher
+
+    watcher = RevocationWatcher(
+        app.config["PAYWALL_API_URL"],
+        key,
+        max_staleness=float(app.config["REVOCATION_MAX_STALENESS"]),
+        on_stale=app.config["REVOCATION_ON_STALE"],
+    ).start()
+    app.extensions["revocation_watcher"] = watcher
+    return watcher
 
 
 def _sets_cookie(response: Response, name: str) -> bool:

@@ -73,6 +73,7 @@ def identify(
     cookies: URLSafeSerializer,
     wants: str | None = None,
     leeway: float = DEFAULT_LEEWAY,
+    revocations: Any = None,
 ) -> Reader:
     """Who is reading. ``wants`` is the access level of the page: a cached token that does not
     grant it is renewed at once (the reader may have just subscribed); one that does is checked
@@ -91,12 +92,20 @@ def identify(
             claims = keys.verify(token, session=session, leeway=leeway)
         except TokenError:
             claims = None
+    # The session ended or the account lost access since the token was issued: renew now (the
+    # service refuses an ended session, or answers with the access that is left).
+    if (
+        claims is not None
+        and revocations is not None
+        and revocations.is_revoked(str(claims["sub"]), str(claims["sid"]), claims["iat"])
+    ):
+        claims = None
     fresh_enough = claims is not None and claims["exp"] - time.time() > RENEW_BEFORE
     if fresh_enough and (wants is None or can_read(claims, wants)):
         return Reader(claims=claims, session=session)
     answer = client.entitlement_token(session)
     if answer.token is None:
-        if answer.error_code == "paywall_unreachable" and claims is not None:
+        if answer.error_code == "paywall_unreachable" and claims is not None:  # not revoked
             return Reader(claims=claims, session=session)  # still valid; renew next time
         return Reader(
             session=None,

@@ -7,6 +7,7 @@ command runs against PostgreSQL (``PAYWALL_DATABASE_URL``) or a real Stripe test
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -36,12 +37,27 @@ def demo_environment(environ: dict[str, str]) -> tuple[dict[str, str], bool]:
     env.setdefault("PAYWALL_SITE_URL", f"http://127.0.0.1:{SITE_PORT}")
     # The service signs tokens with an Ed25519 key it keeps in instance/ (demo mode makes it
     # at the first start); the news site verifies with the public keys from the JWKS URL.
+    # The site follows the revocation feed with a publisher key: the first configured, else one
+    # made for this run.
+    configured = publisher_keys(env.get("PAYWALL_PUBLISHER_API_KEYS", ""))
+    if not configured:
+        configured = [secrets.token_urlsafe(32)]
+        env["PAYWALL_PUBLISHER_API_KEYS"] = json.dumps(configured)
+    env.setdefault("ARTICLE_SITE_PUBLISHER_KEY", configured[0])
     use_standin = "PAYWALL_STRIPE_API_KEY" not in env
     if use_standin:
         env["PAYWALL_STRIPE_API_KEY"] = "sk_test_standin_" + secrets.token_hex(12)
         env["PAYWALL_STRIPE_WEBHOOK_SECRET"] = "whsec_standin_" + secrets.token_hex(16)
         env["PAYWALL_STRIPE_API_BASE"] = f"http://127.0.0.1:{STANDIN_PORT}"
     return env, use_standin
+
+
+def publisher_keys(value: str) -> list[str]:
+    """``PAYWALL_PUBLISHER_API_KEYS`` as the service reads it: a JSON list or comma-separated."""
+    value = value.strip()
+    if value.startswith("["):
+        return [str(k) for k in json.loads(value) if k]
+    return [k.strip() for k in value.split(",") if k.strip()]
 
 
 def standin_process(env: dict[str, str]) -> tuple[list[str], dict[str, str]]:

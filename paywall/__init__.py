@@ -15,7 +15,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, CLI, error handlers. Never touches the
     schema: run ``flask --app wsgi db upgrade`` (``make run`` does)."""
     # Imported here, not at module level, so ``import paywall.<module>`` stays light.
-    from paywall import brand, database, hardening, logs, notifications, ports, queue, ratelimits
+    from paywall import (
+        brand,
+        database,
+        hardening,
+        logs,
+        metrics,
+        notifications,
+        ports,
+        queue,
+        ratelimits,
+    )
     from paywall.accounts import pages as account_pages
     from paywall.accounts import views as account_views
     from paywall.billing import cli as billing_cli
@@ -54,6 +64,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     api.init_app(app)
     queue.init_app(app)
+    metrics.init_app(app)
     publisher_auth.init_app(app)
     device_auth.init_app(app)
     # Billing, as accounts and devices see it (paywall.ports)

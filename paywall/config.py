@@ -84,6 +84,8 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_API_VERSION": None,  # None: the version the code is written for (gateway.API_VERSION)
     "PLANS_CACHE_TTL": 3600,
     "PAST_DUE_GRACE_DAYS": 7,
+    # Checkout accepts the promotion codes finance creates in the Stripe dashboard.
+    "CHECKOUT_PROMOTION_CODES": False,
     "REFUND_ENDS_ACCESS": True,
     "DISPUTE_ENDS_ACCESS": True,
     # PostgreSQL: seconds a statement may run / wait for a lock before it fails (503).
@@ -160,6 +162,9 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_VISIBILITY_TIMEOUT": 3600,
     "QUEUE_KEEP_FINISHED_DAYS": 7,
     "CAP_ENFORCEMENT_BATCH": 500,  # subscribers per job after a catalogue change
+    # Metrics (paywall.metrics): GET /metrics with Authorization: Bearer <token>; unset = 404
+    "METRICS_TOKEN": None,
+    "WORKER_METRICS_ADDRESS": None,  # host:port where a Celery worker serves its own counters
     # flask-smorest / OpenAPI
     "API_TITLE": "Paywall API",
     "API_VERSION": "v1",
@@ -250,6 +255,8 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         )
     if "ENTITLEMENT_SIGNING_KEYS" in cfg or not demo:  # (a partial demo config lacks it)
         _check_signing_keys(cfg.get("ENTITLEMENT_SIGNING_KEYS", []))
+    if cfg.get("METRICS_TOKEN") and len(str(cfg["METRICS_TOKEN"])) < 32:
+        raise ConfigError("PAYWALL_METRICS_TOKEN must be at least 32 characters")
     if cfg.get("OUTBOUND_WEBHOOK_URLS") and not _webhook_secret_ok(
         cfg.get("OUTBOUND_WEBHOOK_SECRET")
     ):

@@ -116,6 +116,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limited(exc: RateLimitExceeded) -> Response:
+        from paywall import metrics
+
+        metrics.RATE_LIMITED.labels(request.endpoint or "flask_limiter").inc()
         response = error_response(
             "rate_limited", "Too many attempts. Wait a little and try again.", 429
         )

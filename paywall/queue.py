@@ -20,6 +20,7 @@ attempts), and given up (``failed_at``) when the schedule runs out. See README "
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import JSON, Index, Integer, String, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from paywall import metrics
 from paywall.clock import utcnow
 from paywall.extensions import db
 from paywall.types import DbSession, UTCDateTime
@@ -153,11 +155,14 @@ def run_job(task_obj: AppTask, job_id: int, args: tuple[Any, ...], kwargs: dict[
     if job is None or job.finished_at is not None or job.run_after > now + timedelta(seconds=1):
         # Done, rolled back, locked by the worker running it, or an early duplicate.
         session.rollback()
+        metrics.JOBS.labels(task_obj.name, "skipped").inc()
         return None
+    started = time.perf_counter()
     try:
         result = task_obj.run(*args, **kwargs)
     except RetryLater as exc:
         _schedule_retry(task_obj, job, str(exc))
+        _observe(task_obj.name, started, job)
         return None
     except Exception as exc:
         log.exception("job failed", extra={"job_id": job_id, "task": job.task})
@@ -166,12 +171,19 @@ def run_job(task_obj: AppTask, job_id: int, args: tuple[Any, ...], kwargs: dict[
         if job is None:
             return None
         _schedule_retry(task_obj, job, f"{type(exc).__name__}: {exc}")
+        _observe(task_obj.name, started, job)
         return None
     job.attempts += 1
     job.finished_at = utcnow()
     job.outcome = "done"
     session.commit()
+    _observe(task_obj.name, started, job)
     return result
+
+
+def _observe(name: str, started: float, job: Job) -> None:
+    metrics.JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
+    metrics.JOBS.labels(name, job.outcome or "retry").inc()
 
 
 def _schedule_retry(task_obj: AppTask, job: Job, error: str) -> None:

@@ -34,6 +34,7 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from paywall import metrics
 from paywall.errors import PaywallError
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class Throttle:
             self._mark(storage, ok=True)
         if not allowed:
             log.info("rate limited", extra={"event": "rate_limited", "scope": scope})
+            metrics.RATE_LIMITED.labels(scope).inc()
             raise RateLimited(int(reset - time.time()))
         return Charge(storage, item, item.key_for(scope, key))
 

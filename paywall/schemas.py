@@ -22,6 +22,9 @@ class ApiErrorSchema(ma.Schema):
     """The one error body of the API."""
 
     error = ma.fields.Nested(ErrorDetailSchema, required=True)
+    reason = ma.fields.String(
+        metadata={"description": "On 401 session_*: why the session ended (e.g. signed_out)"}
+    )
 
 
 ERROR_DESCRIPTIONS = {

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from . import routes_billing, routes_catalog, routes_customers, routes_payments
+from . import routes_billing, routes_catalog, routes_customers, routes_discounts, routes_payments
 from .errors import StripeError, api_error
 from .params import parse_form
 from .render import expand
@@ -31,6 +31,7 @@ ROUTES: list[Route] = [
     *routes_customers.routes,
     *routes_billing.routes,
     *routes_payments.routes,
+    *routes_discounts.routes,
 ]
 ALL_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
 
@@ -150,7 +151,8 @@ class Gateway:
                         return self._error(self._idempotency_mismatch(key)), lose_for
                     record.replayed = True
                     return self._response(stored.status, stored.body), lose_for
-            status, body, executed = self._run(route, pairs, kwargs)
+            crash = fault is not None and fault.mode == "crash"
+            status, body, executed = self._run(route, pairs, kwargs, crash=crash)
             # Like Stripe: once execution began, every answer (success, card error, 500) is
             # what the key returns from now on; a request refused by validation is not.
             # https://docs.stripe.com/api/idempotent_requests
@@ -161,9 +163,14 @@ class Gateway:
         return self._response(status, body), lose_for
 
     def _run(
-        self, route: Route, pairs: Iterable[tuple[str, str]], kwargs: dict[str, str]
+        self,
+        route: Route,
+        pairs: Iterable[tuple[str, str]],
+        kwargs: dict[str, str],
+        crash: bool = False,
     ) -> tuple[int, bytes, bool]:
-        """(status, body, whether the handler began executing)."""
+        """(status, body, whether the handler began executing). ``crash``: fail after the
+        handler ran, as a Stripe internal error would (its changes are undone)."""
         try:
             params = parse_form(pairs)
         except StripeError as error:
@@ -175,6 +182,8 @@ class Gateway:
             else:
                 with self.store.transaction():
                     result = route.handler(self.store, params, **kwargs)
+                    if crash:
+                        raise RuntimeError("injected crash after execution began")
             return 200, _json(expand(self.store, result, expand_paths)), True
         except StripeError as error:
             # A refused request (bad or unknown parameters, a missing object) changed

@@ -15,12 +15,14 @@ from typing import Any
 from . import objects
 from .errors import StripeError, card_declined, invalid
 from .render import emit, present
+from .routes_discounts import redeemable
 from .store import Store, new_id
 
 SUCCESS_CARD = "4242424242424242"
 DECLINE_CARD = "4000000000000341"
 ENDED = ("canceled", "incomplete_expired")
 RETRY_DELAY = 3 * 86400
+MONTH = 30 * 86400  # a ``repeating`` coupon's month, as the stand-in counts it
 
 
 # -- customers -------------------------------------------------------------------------------
@@ -55,8 +57,10 @@ def complete_checkout(
     card_number: str,
     email: str | None = None,
     name: str | None = None,
+    promotion_code: str | None = None,
 ) -> dict[str, Any]:
-    """Pay a Checkout Session with a test card number (what the hosted page does)."""
+    """Pay a Checkout Session with a test card number (what the hosted page does), with the
+    promotion code the reader typed, if the session allows codes."""
     with store.lock:
         session = store.require("checkout.session", session_id)
         now = store.now()
@@ -66,6 +70,11 @@ def complete_checkout(
             raise StripeError("This Checkout Session is already complete.", status=409)
         if session["status"] == "expired":
             raise StripeError("This Checkout Session has expired.", status=410)
+        promo = None
+        if promotion_code and promotion_code.strip():
+            if not session["allow_promotion_codes"]:
+                raise invalid("This Checkout Session does not accept promotion codes.")
+            promo = redeemable(store, promotion_code, session["customer"])
         card_outcome(card_number)
         digits = "".join(card_number.split())
         if session["customer"]:
@@ -84,10 +93,21 @@ def complete_checkout(
             metadata=dict(sub_data.get("metadata") or {}),
             description=sub_data.get("description"),
             last4=digits[-4:],
+            trial_period_days=sub_data.get("trial_period_days"),
+            promotion_code=promo,
+            checkout_session=session_id,
         )
+        first = store.require("invoice", sub["latest_invoice"])
+        if promo is not None:
+            session["discounts"] = [{"coupon": None, "promotion_code": promo["id"]}]
+        session["total_details"]["amount_discount"] = sum(
+            d["amount"] for d in first["total_discount_amounts"]
+        )
+        session["amount_total"] = first["amount_due"]
         session.update(
             status="complete",
-            payment_status="paid",
+            # Stripe: a trial (or a 100% code) is paid with nothing charged today.
+            payment_status="paid" if first["amount_due"] else "no_payment_required",
             customer=customer["id"],
             customer_details=objects.customer_details(
                 customer["email"] or email, customer["name"] or name
@@ -136,11 +156,16 @@ def start_subscription(
     metadata: dict[str, str],
     description: str | None = None,
     last4: str = "4242",
+    trial_period_days: int | None = None,
+    promotion_code: dict[str, Any] | None = None,
+    checkout_session: str | None = None,
 ) -> dict[str, Any]:
-    """An active subscription, paid first invoice; emits created + invoice/charge events."""
+    """An active subscription with its first invoice paid, or a trialing one (its first
+    period is the trial, invoiced at 0); emits created + invoice/charge events."""
     with store.lock:
         now = store.now()
         sub_id, invoice_id = new_id("sub_"), new_id("in_")
+        trial_end = now + trial_period_days * 86400 if trial_period_days else None
         items = []
         for price_id, quantity in lines:
             price_obj = store.require("price", price_id, "price")
@@ -152,7 +177,7 @@ def start_subscription(
                     price_id=price_id,
                     quantity=quantity,
                     period_start=now,
-                    period_end=now + objects.period_seconds(price_obj["recurring"]),
+                    period_end=trial_end or now + objects.period_seconds(price_obj["recurring"]),
                 )
             )
         currency = store.require("price", lines[0][0])["currency"]
@@ -165,7 +190,14 @@ def start_subscription(
             metadata=metadata,
             latest_invoice=invoice_id,
             description=description,
+            status="trialing" if trial_end else "active",
         )
+        if trial_end:
+            sub.update(trial_start=now, trial_end=trial_end)
+        if promotion_code is not None:
+            sub["discounts"] = [
+                redeem(store, promotion_code, customer["id"], sub_id, checkout_session)["id"]
+            ]
         card = store.add(
             "payment_method",
             objects.payment_method(
@@ -185,8 +217,54 @@ def start_subscription(
             invoice_id=invoice_id,
             period=(now, now),
             last4=last4,
+            trial=bool(trial_end),
         )
         return sub
+
+
+def redeem(
+    store: Store,
+    promo: dict[str, Any],
+    customer_id: str,
+    subscription_id: str,
+    checkout_session: str | None,
+) -> dict[str, Any]:
+    """A Discount on the subscription from a promotion code; counts the redemption."""
+    with store.lock:
+        coupon = store.require("coupon", promo["promotion"]["coupon"])
+        now = store.now()
+        end = None
+        if coupon["duration"] == "repeating":
+            end = now + int(coupon["duration_in_months"]) * MONTH
+        discount = store.add(
+            "discount",
+            objects.discount(
+                id=new_id("di_"),
+                start=now,
+                end=end,
+                coupon_id=coupon["id"],
+                promotion_code=promo["id"],
+                customer=customer_id,
+                subscription=subscription_id,
+                checkout_session=checkout_session,
+            ),
+        )
+        promo["times_redeemed"] += 1
+        coupon["times_redeemed"] += 1
+        if coupon["max_redemptions"] is not None:
+            coupon["valid"] = coupon["times_redeemed"] < coupon["max_redemptions"]
+        return discount
+
+
+def _discounts_for(store: Store, sub: dict[str, Any], period_start: int) -> list[dict[str, Any]]:
+    """The subscription's discounts that apply to an invoice for the period from
+    ``period_start`` (a ``repeating`` coupon stops at its end)."""
+    found = []
+    for discount_id in sub["discounts"]:
+        discount = store.get("discount", discount_id)
+        if discount is not None and (discount["end"] is None or discount["end"] > period_start):
+            found.append(discount)
+    return found
 
 
 @contextmanager
@@ -418,8 +496,10 @@ def bill(
     period: tuple[int, int],
     invoice_id: str | None = None,
     last4: str = "4242",
+    trial: bool = False,
 ) -> dict[str, Any]:
-    """Invoice the subscription's current period, finalize it and attempt payment."""
+    """Invoice the subscription's current period (at 0 for a trial), less its discounts,
+    finalize it and attempt payment; an invoice of 0 is paid with no charge, as Stripe does."""
     with store.lock:
         now = store.now()
         customer = store.objects["customer"][sub["customer"]]
@@ -430,19 +510,32 @@ def bill(
             product = store.get("product", price_obj["product"]) or {"name": price_obj["id"]}
             amount = objects.format_amount(price_obj["unit_amount"], price_obj["currency"])
             interval = (price_obj["recurring"] or {}).get("interval", "period")
-            lines.append(
-                objects.invoice_line(
-                    invoice=invoice_id,
-                    subscription=sub["id"],
-                    subscription_item=item["id"],
-                    price_obj=price_obj,
-                    quantity=item["quantity"],
-                    description=f"{item['quantity']} × {product['name']} "
-                    f"(at {amount} / {interval})",
-                    period_start=item["current_period_start"],
-                    period_end=item["current_period_end"],
-                )
+            line = objects.invoice_line(
+                invoice=invoice_id,
+                subscription=sub["id"],
+                subscription_item=item["id"],
+                price_obj=price_obj,
+                quantity=item["quantity"],
+                description=f"Trial period for {product['name']}"
+                if trial
+                else f"{item['quantity']} × {product['name']} (at {amount} / {interval})",
+                period_start=item["current_period_start"],
+                period_end=item["current_period_end"],
             )
+            if trial:
+                line["amount"] = line["subtotal"] = 0
+                line["pricing"]["unit_amount_decimal"] = "0"
+            lines.append(line)
+        discounts = [] if trial else _discounts_for(store, sub, period[1])
+        for line in lines:
+            left = line["amount"]
+            for discount in discounts:
+                off = objects.discount_amount(
+                    store.require("coupon", discount["source"]["coupon"]), left
+                )
+                left -= off
+                line["discount_amounts"].append({"amount": off, "discount": discount["id"]})
+                line["discounts"].append(discount["id"])
         invoice = objects.invoice(
             id=invoice_id,
             created=now,
@@ -453,6 +546,18 @@ def bill(
             period_start=period[0],
             period_end=period[1],
         )
+        if discounts:
+            off = {d["id"]: 0 for d in discounts}
+            for line in lines:
+                for entry in line["discount_amounts"]:
+                    off[entry["discount"]] += entry["amount"]
+            taken = sum(off.values())
+            invoice["discounts"] = [d["id"] for d in discounts]
+            invoice["total_discount_amounts"] = [
+                {"amount": amount, "discount": discount_id} for discount_id, amount in off.items()
+            ]
+            for key in ("total", "total_excluding_tax", "amount_due", "amount_remaining"):
+                invoice[key] -= taken
         store.add("invoice", invoice)
         sub["latest_invoice"] = invoice_id
         emit(store, "invoice.created", invoice)
@@ -468,6 +573,17 @@ def bill(
         )
         invoice["status_transitions"]["finalized_at"] = now
         emit(store, "invoice.finalized", invoice)
+        for discount in discounts:
+            coupon = store.require("coupon", discount["source"]["coupon"])
+            if coupon["duration"] == "once" and discount["id"] in sub["discounts"]:
+                sub["discounts"] = [d for d in sub["discounts"] if d != discount["id"]]
+
+        if invoice["amount_due"] == 0:
+            invoice.update(status="paid", attempted=True, next_payment_attempt=None)
+            invoice["status_transitions"]["paid_at"] = now
+            emit(store, "invoice.paid", invoice)
+            emit(store, "invoice.payment_succeeded", invoice)
+            return invoice
 
         intent = store.add(
             "payment_intent",
@@ -739,7 +855,7 @@ def _apply_due(store: Store, sub: dict[str, Any], now: int, renew_due: bool) -> 
             with updating(store, sub):
                 sub["pause_collection"] = None
             continue
-        if renew_due and sub["status"] == "active" and period_end(sub) <= now:
+        if renew_due and sub["status"] in ("active", "trialing") and period_end(sub) <= now:
             renew(store, sub["id"])
             continue
         return

@@ -1006,3 +1006,115 @@ def invoice_subscription(invoice: dict[str, Any]) -> str | None:
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
     sub = details.get("subscription")
     return sub.get("id") if isinstance(sub, dict) else sub
+
+
+# -- coupons, promotion codes, discounts -----------------------------------------------------
+# Not in fixtures3.json's subset we keep: built field by field from the API reference
+# (https://docs.stripe.com/api/coupons/object, /promotion_codes/object, /discounts/object);
+# tests/standin/test_sdk_types.py checks them against the SDK's types.
+
+
+def coupon(
+    *,
+    id: str,
+    created: int,
+    duration: str,
+    percent_off: float | None = None,
+    amount_off: int | None = None,
+    currency: str | None = None,
+    duration_in_months: int | None = None,
+    name: str | None = None,
+    max_redemptions: int | None = None,
+    redeem_by: int | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "object": "coupon",
+        "amount_off": amount_off,
+        "applies_to": None,
+        "created": created,
+        "currency": currency,
+        "currency_options": None,
+        "duration": duration,
+        "duration_in_months": duration_in_months,
+        "livemode": False,
+        "max_redemptions": max_redemptions,
+        "metadata": metadata or {},
+        "name": name,
+        "percent_off": percent_off,
+        "redeem_by": redeem_by,
+        "times_redeemed": 0,
+        "valid": True,
+    }
+
+
+def promotion_code(
+    *,
+    id: str,
+    created: int,
+    code: str,
+    coupon_id: str,
+    active: bool = True,
+    customer: str | None = None,
+    expires_at: int | None = None,
+    max_redemptions: int | None = None,
+    first_time_transaction: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "object": "promotion_code",
+        "active": active,
+        "code": code,
+        "created": created,
+        "customer": customer,
+        "customer_account": None,
+        "expires_at": expires_at,
+        "livemode": False,
+        "max_redemptions": max_redemptions,
+        "metadata": metadata or {},
+        "promotion": {"coupon": coupon_id, "type": "coupon"},
+        "restrictions": {
+            "currency_options": {},
+            "first_time_transaction": first_time_transaction,
+            "minimum_amount": None,
+            "minimum_amount_currency": None,
+        },
+        "times_redeemed": 0,
+    }
+
+
+def discount(
+    *,
+    id: str,
+    start: int,
+    end: int | None,
+    coupon_id: str,
+    promotion_code: str | None,
+    customer: str,
+    subscription: str | None,
+    checkout_session: str | None,
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "object": "discount",
+        "checkout_session": checkout_session,
+        "customer": customer,
+        "customer_account": None,
+        "end": end,
+        "invoice": None,
+        "invoice_item": None,
+        "promotion_code": promotion_code,
+        "source": {"coupon": coupon_id, "type": "coupon"},
+        "start": start,
+        "subscription": subscription,
+        "subscription_item": None,
+    }
+
+
+def discount_amount(coupon_obj: dict[str, Any], amount: int) -> int:
+    """What a coupon takes off ``amount`` (never more than it)."""
+    if coupon_obj["percent_off"] is not None:
+        return min(amount, round(amount * float(coupon_obj["percent_off"]) / 100))
+    return min(amount, int(coupon_obj["amount_off"] or 0))

@@ -40,6 +40,8 @@ CHECKOUT = """
      <span class="amount" id="amount">{{ item.amount }}</span> {{ item.interval }}
      {% if item.quantity > 1 %}× {{ item.quantity }}{% endif %}</p>
 {% endfor %}
+{% if trial_days %}<p id="trial">{{ trial_days }}-day free trial, then the price above</p>
+{% endif %}
 <p>Total due today: <strong id="total">{{ total }}</strong></p>
 </div>
 {% if open %}
@@ -52,7 +54,9 @@ CHECKOUT = """
   <label for="card-number">Card number</label>
   <input type="text" id="card-number" name="card_number" inputmode="numeric"
          autocomplete="cc-number" placeholder="4242 4242 4242 4242" required>
-  <button type="submit" id="pay">Subscribe</button>
+  {% if promotion_codes %}<label for="promotion-code">Promotion code</label>
+  <input type="text" id="promotion-code" name="promotion_code" autocomplete="off">{% endif %}
+  <button type="submit" id="pay">{{ 'Start trial' if trial_days else 'Subscribe' }}</button>
 </form>
 {% endif %}
 {% if cancel_url %}<p><a id="cancel" href="{{ cancel_url }}">Cancel</a></p>{% endif %}
@@ -191,7 +195,14 @@ def create_pages_blueprint(store: Store) -> Blueprint:
             status=status,
             error=error,
             items=items,
-            total=objects.format_amount(session["amount_total"] or 0, session["currency"]),
+            trial_days=data.get("subscription_data", {}).get("trial_period_days"),
+            promotion_codes=bool(session["allow_promotion_codes"]),
+            total=objects.format_amount(
+                0
+                if data.get("subscription_data", {}).get("trial_period_days")
+                else session["amount_total"] or 0,
+                session["currency"],
+            ),
             open=session["status"] == "open",
             email=email,
             email_locked=bool(customer),
@@ -226,6 +237,7 @@ def create_pages_blueprint(store: Store) -> Blueprint:
                     request.form.get("card_number", ""),
                     email=request.form.get("email") or None,
                     name=request.form.get("name") or None,
+                    promotion_code=request.form.get("promotion_code") or None,
                 )
         except StripeError as error:
             return checkout_page(session, error.status, error.message)

@@ -152,11 +152,20 @@ def _line_items(store: Store, value: Any) -> list[dict[str, Any]]:
 def _subscription_data(value: Any) -> dict[str, Any]:
     data = as_dict(value, "subscription_data")
     for key in data:
-        if key not in ("metadata", "description"):
+        if key not in ("metadata", "description", "trial_period_days"):
             raise unsupported(f"subscription_data[{key}]")
     out: dict[str, Any] = {"metadata": apply_metadata({}, data.get("metadata", {}))}
     if data.get("description"):
         out["description"] = as_str(data["description"], "subscription_data[description]")
+    if "trial_period_days" in data:
+        days = as_int(data["trial_period_days"], "subscription_data[trial_period_days]")
+        # https://docs.stripe.com/api/checkout/sessions/create#create_checkout_session-subscription_data-trial_period_days
+        if not 1 <= days <= 730:
+            raise invalid(
+                "The trial period must be between 1 and 730 days.",
+                "subscription_data[trial_period_days]",
+            )
+        out["trial_period_days"] = days
     return out
 
 

@@ -251,9 +251,12 @@ class StandIn:
         card_number: str = billing.SUCCESS_CARD,
         email: str | None = None,
         name: str | None = None,
+        promotion_code: str | None = None,
     ) -> dict[str, Any]:
         return self._operate(
-            lambda: billing.complete_checkout(self.state, session_id, card_number, email, name)
+            lambda: billing.complete_checkout(
+                self.state, session_id, card_number, email, name, promotion_code
+            )
         )
 
     def renew(self, subscription_id: str) -> dict[str, Any]:

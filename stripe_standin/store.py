@@ -37,6 +37,8 @@ PREFIXES: dict[str, str] = {
     "pm_": "payment_method",
     "re_": "refund",
     "dp_": "dispute",
+    "promo_": "promotion_code",
+    "di_": "discount",
 }
 
 #: Human labels Stripe uses in "No such ..." messages.
@@ -46,6 +48,7 @@ LABELS: dict[str, str] = {
     "invoice_payment": "invoice payment",
     "payment_intent": "payment_intent",
     "payment_method": "PaymentMethod",
+    "promotion_code": "promotion code",
 }
 
 #: (request id, idempotency key) of the API request being handled on this thread, if any;
@@ -80,7 +83,9 @@ class Fault:
 
     method: str
     path: str
-    mode: str = "error"  # "error" | "lose_response" | "down"
+    # "error": a 5xx before any work; "crash": a 500 after the work began (undone, and what
+    # the idempotency key answers from then on); "lose_response"; "down": 503 to everything.
+    mode: str = "error"
     status: int = 500
     times: int | None = 1  # None = until cleared
     delay: float = 5.0
@@ -200,7 +205,9 @@ class Store:
     def find(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
         kind = kind_of(object_id)
         if kind is None:
-            return None
+            # Coupons keep the id they were given ("SPRING25"): no prefix to go by.
+            coupon = self.get("coupon", object_id)
+            return ("coupon", coupon) if coupon is not None else None
         obj = self.get(kind, object_id)
         return (kind, obj) if obj is not None else None
 

@@ -18,7 +18,7 @@ from .render import present
 from .store import Fault, Store
 from .webhooks import WebhookDispatcher
 
-FAULT_MODES = ("error", "lose_response", "down")
+FAULT_MODES = ("error", "lose_response", "down", "crash")
 
 
 def _body() -> dict[str, Any]:
@@ -116,6 +116,7 @@ def create_testing_blueprint(
                 str(data.get("card_number", billing.SUCCESS_CARD)),
                 email=data.get("email"),
                 name=data.get("name"),
+                promotion_code=data.get("promotion_code"),
             )
         )
 

@@ -45,6 +45,9 @@ class LiveStack:
     publisher_key: str = ""
 
     def stop(self) -> None:
+        watcher = self.site.app.extensions.get("revocation_watcher")
+        if watcher is not None:
+            watcher.stop()
         self.site.stop()
         self.service.stop()
         self.standin.webhook_url = None
@@ -56,7 +59,8 @@ def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: An
     from paywall.entitlements.keys import generate_pem
 
     keys = [generate_pem()]
-    overrides.setdefault("PUBLISHER_API_KEYS", [secrets.token_hex(32)])
+    # The site follows the revocation feed with the first publisher key.
+    publisher_keys = overrides.pop("PUBLISHER_API_KEYS", None) or [secrets.token_urlsafe(32)]
     # Bind first so the service knows its own public URL (links in emails, Checkout return).
     placeholder = make_server("127.0.0.1", 0, Flask("placeholder"))
     port = placeholder.server_port
@@ -75,6 +79,7 @@ def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: An
         STRIPE_WEBHOOK_SECRET=[STANDIN_WEBHOOK_SECRET],
         STRIPE_API_BASE=standin.url,
         WTF_CSRF_ENABLED=True,
+        PUBLISHER_API_KEYS=publisher_keys,
         **overrides,
     )
     runner = service_app.test_cli_runner()
@@ -88,10 +93,11 @@ def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: An
             "SITE_URL": f"http://127.0.0.1:{site_port}",
             "SECRET_KEY": secrets.token_hex(16),
             "TESTING": True,
+            "PUBLISHER_KEY": publisher_keys[0],
         }
     )
     site = _serve_on(site_app, site_port)
-    return LiveStack(service, site, standin, keys, overrides["PUBLISHER_API_KEYS"][0])
+    return LiveStack(service, site, standin, keys, publisher_keys[0])
 
 
 def _serve_on(app: Flask, port: int) -> Served:

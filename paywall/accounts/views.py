@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import after_this_request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 from werkzeug.wrappers import Response
 
@@ -25,7 +25,7 @@ from paywall.accounts.schemas import (
     TokenSchema,
 )
 from paywall.accounts.services import account_service
-from paywall.devices.auth import current_device
+from paywall.devices.auth import current_device, login_required
 from paywall.devices.views import clear_session_cookie
 from paywall.extensions import db
 from paywall.ports import billing

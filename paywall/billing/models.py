@@ -29,6 +29,8 @@ class Plan(db.Model):  # type: ignore[name-defined,misc]
     interval_count: Mapped[int] = mapped_column(Integer, default=1)
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
     max_devices: Mapped[int | None] = mapped_column(Integer)
+    # The Price's metadata ``trial_period_days`` (finance sets it in the dashboard).
+    trial_period_days: Mapped[int | None] = mapped_column(Integer, default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

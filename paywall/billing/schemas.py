@@ -32,6 +32,19 @@ class PlanSchema(ma.Schema):
     current = ma.fields.Boolean(
         required=True, metadata={"description": "The signed-in reader's current plan"}
     )
+    trial_period_days = ma.fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Free trial in days (the Price's metadata trial_period_days); "
+            "null when the plan has none or the reader has subscribed before"
+        },
+    )
+    trial_text = ma.fields.String(allow_none=True, metadata={"example": "14-day free trial"})
+    promotion_codes = ma.fields.Boolean(
+        metadata={
+            "description": "Checkout accepts promotion codes (PAYWALL_CHECKOUT_PROMOTION_CODES)"
+        }
+    )
 
 
 class PlanListSchema(ma.Schema):

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 LIVE_STATUSES = ("active", "trialing", "past_due")
 ENDED_STATUSES = ("canceled", "unpaid", "incomplete_expired")
 CHECKOUT_REUSE_WINDOW = timedelta(minutes=30)
+MAX_TRIAL_DAYS = 730  # https://docs.stripe.com/api/checkout/sessions/create (trial_period_days)
 
 
 class PaymentProviderError(PaywallError):
@@ -57,6 +58,7 @@ class BillingSettings:
     dispute_ends_access: bool
     plans_ttl: timedelta
     feature_labels: dict[str, str] = field(default_factory=dict)
+    promotion_codes: bool = False
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BillingSettings:
@@ -69,6 +71,7 @@ class BillingSettings:
             dispute_ends_access=bool(config["DISPUTE_ENDS_ACCESS"]),
             plans_ttl=timedelta(seconds=int(config["PLANS_CACHE_TTL"])),
             feature_labels=dict(config.get("FEATURE_LABELS") or {}),
+            promotion_codes=bool(config.get("CHECKOUT_PROMOTION_CODES")),
         )
 
 
@@ -85,6 +88,7 @@ def plan_from_price(price: dict[str, Any]) -> dict[str, Any]:
     features = [f.strip() for f in str(metadata.get("entitlements", "")).split(",") if f.strip()]
     raw_max = str(metadata.get("max_devices", "")).strip()
     recurring = price.get("recurring") or {}
+    raw_trial = str((price.get("metadata") or {}).get("trial_period_days", "")).strip()
     return {
         "price_id": price["id"],
         "lookup_key": price.get("lookup_key"),
@@ -97,6 +101,10 @@ def plan_from_price(price: dict[str, Any]) -> dict[str, Any]:
         "interval_count": int(recurring.get("interval_count") or 1),
         "features": features,
         "max_devices": int(raw_max) if raw_max.isdigit() and int(raw_max) > 0 else None,
+        # Checkout takes 1 to 730 days; anything else in the metadata means no trial.
+        "trial_period_days": int(raw_trial)
+        if raw_trial.isdigit() and 1 <= int(raw_trial) <= MAX_TRIAL_DAYS
+        else None,
         "active": bool(price.get("active", True)) and bool(product.get("active", True)),
     }
 
@@ -209,7 +217,18 @@ class BillingService:
         """Every plan on sale in the reader's terms, the reader's current one marked."""
         plans = self.plans()
         current = self.current_plan(account) if account is not None else None
-        return [self.plan_offer(p, plans, current) for p in plans]
+        trial = account is None or self.trial_eligible(account)
+        return [self.plan_offer(p, plans, current, trial=trial) for p in plans]
+
+    def trial_eligible(self, account: Account) -> bool:
+        """One free trial per reader: only a reader who never subscribed gets the Price's
+        trial (Stripe itself would start a new one at every Checkout)."""
+        return (
+            self.session.scalar(
+                select(Subscription.id).where(Subscription.account_id == account.id).limit(1)
+            )
+            is None
+        )
 
     def compare_plans_or_unavailable(self, account: Account | None) -> list[dict[str, Any]]:
         """``compare_plans`` with Stripe's failures as the API's typed errors."""
@@ -232,7 +251,7 @@ class BillingService:
         }
 
     def plan_offer(
-        self, plan: Plan, plans: list[Plan], current: Plan | None = None
+        self, plan: Plan, plans: list[Plan], current: Plan | None = None, trial: bool = True
     ) -> dict[str, Any]:
         labels = self.settings.feature_labels
         max_devices = plan.max_devices or self.settings.default_max_devices
@@ -252,6 +271,9 @@ class BillingService:
             "devices_text": wording.devices_text(max_devices),
             "features_text": wording.feature_words(plan.features, labels),
             "current": current is not None and current.price_id == plan.price_id,
+            "trial_period_days": plan.trial_period_days if trial else None,
+            "trial_text": wording.trial_text(plan.trial_period_days if trial else None),
+            "promotion_codes": self.settings.promotion_codes,
         }
 
     def current_plan(self, account: Account) -> Plan | None:
@@ -495,7 +517,10 @@ class BillingService:
                 code="subscription_exists",
             )
         customer = self.ensure_customer(account)
-        params = {
+        subscription_data: dict[str, Any] = {"metadata": {OWNER_KEY: account.id}}
+        if plan.trial_period_days and self.trial_eligible(account):
+            subscription_data["trial_period_days"] = plan.trial_period_days
+        params: dict[str, Any] = {
             "mode": "subscription",
             "customer": customer.stripe_customer_id,
             "client_reference_id": account.id,
@@ -505,8 +530,11 @@ class BillingService:
             "cancel_url": return_to
             or self.settings.site_url + "/?" + urlencode({"checkout": "canceled"}),
             "metadata": {OWNER_KEY: account.id},
-            "subscription_data": {"metadata": {OWNER_KEY: account.id}},
+            "subscription_data": subscription_data,
         }
+        if self.settings.promotion_codes:
+            # Finance creates the codes in the dashboard; the reader types one on Checkout.
+            params["allow_promotion_codes"] = True
         # The key covers every parameter sent: the same click again (a double click, a retry)
         # reuses the session; another page (another cancel_url) or plan gets its own.
         window = int(utcnow().timestamp() // CHECKOUT_REUSE_WINDOW.total_seconds())

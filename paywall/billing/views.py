@@ -7,9 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 
+from paywall import metrics
 from paywall.billing.gateway import SignatureInvalid, StripeGateway
 from paywall.billing.schemas import (
     CheckoutRequestSchema,
@@ -23,6 +24,7 @@ from paywall.billing.schemas import (
 )
 from paywall.billing.services import billing_service
 from paywall.billing.webhooks import WebhookService
+from paywall.devices.auth import login_required
 from paywall.errors import PaywallError
 from paywall.extensions import db
 from paywall.schemas import api_errors
@@ -121,6 +123,7 @@ def stripe_webhook() -> dict[str, Any]:
         )
     except SignatureInvalid as exc:
         log.warning("webhook refused", extra={"reason": str(exc)})
+        metrics.WEBHOOKS_REFUSED.inc()
         raise PaywallError(
             "The Stripe-Signature header does not verify.", code="invalid_signature", status=400
         ) from exc
@@ -130,6 +133,7 @@ def stripe_webhook() -> dict[str, Any]:
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
+        metrics.WEBHOOKS.labels(str(event.get("type", "")), "failed").inc()
         log.exception("webhook failed", extra={"event_id": event["id"], "type": event.get("type")})
         try:
             service.record_failure(event, f"{type(exc).__name__}: {exc}")
@@ -142,4 +146,5 @@ def stripe_webhook() -> dict[str, Any]:
             code="webhook_failed",
             status=500,
         ) from exc
+    metrics.WEBHOOKS.labels(str(event.get("type", "")), outcome).inc()
     return {"received": True, "outcome": outcome}

@@ -85,6 +85,11 @@ def offer_text(plan: PlanLike, plans: Sequence[PlanLike]) -> str:
     return f"{price_text(plan)} — {free} month{'s' if free != 1 else ''} free"
 
 
+def trial_text(days: int | None) -> str | None:
+    """ "14-day free trial" (Checkout charges nothing today, the price after the trial)."""
+    return f"{days}-day free trial" if days else None
+
+
 def devices_text(count: int) -> str:
     return f"Up to {count} device{'s' if count != 1 else ''} at once"
 

@@ -1,7 +1,8 @@
 """Device sessions: one row per login, the cookie's value stored only as a SHA-256 digest.
 
 The value is rotated every ``SESSION_ROTATION_INTERVAL`` seconds of use; the row keeps the
-digest of the value it replaced, so a copy of the old value is recognised (reuse detection).
+digest of the value it replaced, and older replaced values are kept as ``RetiredSessionValue``
+rows, so a copy of any recent old value is recognised (reuse detection).
 """
 
 from __future__ import annotations
@@ -47,3 +48,17 @@ class DeviceSession(db.Model):  # type: ignore[name-defined,misc]
     previous_digest: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     token_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class RetiredSessionValue(db.Model):  # type: ignore[name-defined,misc]
+    """A session value replaced two or more rotations ago (the last one replaced is
+    ``DeviceSession.previous_digest``); presenting it after ``grace_until`` ends the session."""
+
+    __tablename__ = "device_session_retired_values"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("device_sessions.id", ondelete="CASCADE"), index=True
+    )
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    grace_until: Mapped[datetime] = mapped_column(UTCDateTime())

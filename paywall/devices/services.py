@@ -13,11 +13,12 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from paywall import metrics
 from paywall.accounts.models import Account
 from paywall.clock import utcnow
 from paywall.devices import emails
@@ -29,12 +30,17 @@ from paywall.devices.models import (
     SESSION_REUSED,
     SIGNED_OUT,
     DeviceSession,
+    RetiredSessionValue,
 )
 from paywall.errors import NotFound, PaywallError
+from paywall.outbox.services import Outbox
 from paywall.ports import billing
 from paywall.types import DbSession
 
 TOKEN_BYTES = 32  # 256 bits from the OS CSPRNG; OWASP asks for at least 64 bits of entropy
+#: Rotated-out values kept per session beyond the last one (an hour and more of reading at the
+#: default interval); an older copy is merely unknown (401 ``unauthorized``).
+RETIRED_VALUES_KEPT = 12
 
 
 class DeviceLimitReached(PaywallError):
@@ -147,18 +153,32 @@ class DeviceService:
             row = self.session.execute(
                 query.where(DeviceSession.previous_digest == presented)
             ).first()
+        retired_grace: datetime | None = None
         if row is None:
-            raise SessionEnded("Sign in first.", code="unauthorized")
-        found, account = row
+            retired = self.session.execute(
+                select(DeviceSession, Account, RetiredSessionValue.grace_until)
+                .join(Account, Account.id == DeviceSession.account_id)
+                .join(RetiredSessionValue, RetiredSessionValue.session_id == DeviceSession.id)
+                .where(RetiredSessionValue.digest == presented)
+            ).first()
+            if retired is None:
+                raise SessionEnded("Sign in first.", code="unauthorized")
+            found, account, retired_grace = retired
+        else:
+            found, account = row
         now = utcnow()
         code = end_code(found, now, self.policy)
         if code is not None:
             reason = found.end_reason or ("expired" if code == "session_expired" else None)
             message = _REASON_MESSAGES.get(reason or "", _END_MESSAGES[code])
             raise SessionEnded(message, code=code, extra={"reason": reason})
-        new_value = (
-            self._use_current(found, now) if is_current else self._use_previous(found, account, now)
-        )
+        new_value: str | None = None
+        if retired_grace is not None:
+            self._use_retired(found, account, now, retired_grace)
+        elif is_current:
+            new_value = self._use_current(found, now)
+        else:
+            new_value = self._use_previous(found, account, now)
         if now - found.last_seen_at >= self.policy.touch_interval:
             # Conditional update: concurrent requests of one device write once.
             self.session.execute(
@@ -186,6 +206,7 @@ class DeviceService:
                     DeviceSession.token_used_at.is_(None),
                 )
                 .values(token_used_at=now)
+                .execution_options(synchronize_session=False)
             )
             set_committed_value(found, "token_used_at", now)
             self.session.info["touched"] = True
@@ -198,23 +219,35 @@ class DeviceService:
         has been used and the grace has run out; after that it was copied: the session ends."""
         used = found.token_used_at
         if used is not None and now - used >= self.policy.rotation_grace:
-            self._end_reused(found.id, account)
-            raise SessionEnded(
-                _REASON_MESSAGES[SESSION_REUSED],
-                code="session_reused",
-                extra={"reason": SESSION_REUSED},
-            )
+            self._reused(found, account)
         if used is None and now - (found.rotated_at or now) >= self.policy.rotation_interval:
             # The response with the new value was lost long ago: offer another one. The old
             # value stays the previous one, so its copies are still recognised.
             return self._rotate(found, now, previous=found.previous_digest)
         return None
 
+    def _use_retired(
+        self, found: DeviceSession, account: Account, now: datetime, grace_until: datetime
+    ) -> None:
+        """A value replaced two or more rotations ago: a copy, unless it is still in its grace
+        (rotations only a grace apart)."""
+        if now >= grace_until:
+            self._reused(found, account)
+
+    def _reused(self, found: DeviceSession, account: Account) -> NoReturn:
+        self._end_reused(found.id, account)
+        raise SessionEnded(
+            _REASON_MESSAGES[SESSION_REUSED],
+            code="session_reused",
+            extra={"reason": SESSION_REUSED},
+        )
+
     def _rotate(self, found: DeviceSession, now: datetime, *, previous: str | None) -> str | None:
         """Replace the session value; returns the new raw value, or None when a concurrent
         request with the same value replaced it first (compare-and-set on the digest: on
         PostgreSQL the second UPDATE waits for the first and then matches no row)."""
         raw = secrets.token_urlsafe(TOKEN_BYTES)
+        dropped, dropped_grace = found.previous_digest, found.token_used_at  # before the UPDATE
         values = {
             "token_digest": digest(raw),
             "previous_digest": previous,
@@ -230,18 +263,41 @@ class DeviceService:
                 DeviceSession.ended_at.is_(None),
             )
             .values(**values)
+            # Not "evaluate": a request that loses the compare-and-set keeps what it read.
+            .execution_options(synchronize_session=False)
         )
         self.session.info["touched"] = True
         if int(result.rowcount or 0) != 1:  # type: ignore[attr-defined]
             return None
+        if dropped is not None and previous != dropped:
+            # The value before the one just replaced stays recognised as a copy; its grace
+            # ended (or ends) a grace after its successor was first used.
+            self._retire(found.id, dropped, (dropped_grace or now) + self.policy.rotation_grace)
         for key, value in values.items():
             set_committed_value(found, key, value)
         return raw
 
+    def _retire(self, session_id: str, value_digest: str, grace_until: datetime) -> None:
+        self.session.add(
+            RetiredSessionValue(digest=value_digest, session_id=session_id, grace_until=grace_until)
+        )
+        self.session.flush()
+        keep = (
+            select(RetiredSessionValue.digest)
+            .where(RetiredSessionValue.session_id == session_id)
+            .order_by(RetiredSessionValue.retired_at.desc())
+            .limit(RETIRED_VALUES_KEPT)
+        )
+        self.session.execute(
+            delete(RetiredSessionValue).where(
+                RetiredSessionValue.session_id == session_id,
+                RetiredSessionValue.digest.not_in(keep.scalar_subquery()),
+            ),
+            execution_options={"synchronize_session": False},
+        )
+
     def _end_reused(self, session_id: str, account: Account) -> None:
         """End a session whose rotated-out value came back, once, and tell the reader."""
-        from paywall.outbox.services import Outbox
-
         locked = self.session.scalar(
             select(DeviceSession)
             .where(DeviceSession.id == session_id)
@@ -298,7 +354,7 @@ class DeviceService:
                     status=422,
                     extra={"devices": [describe(s) for s in active]},
                 )
-            self._end(target, EVICTED)
+            self._end(target, EVICTED, cause="replaced")
             self.evicted.append(target)
             active.remove(target)
         overflow = len(active) - cap + 1
@@ -308,7 +364,7 @@ class DeviceService:
                     extra={"devices": [describe(s) for s in active], "limit": cap}
                 )
             for victim in lru_first(active)[:overflow]:
-                self._end(victim, EVICTED)
+                self._end(victim, EVICTED, cause="login_lru")
                 self.evicted.append(victim)
         raw = secrets.token_urlsafe(TOKEN_BYTES)
         now = utcnow()
@@ -384,7 +440,7 @@ class DeviceService:
         overflow = len(active) - self.cap_for(account)
         victims = lru_first(active)[:overflow] if overflow > 0 else []
         for victim in victims:
-            self._end(victim, EVICTED)
+            self._end(victim, EVICTED, cause="cap_lowered")
         return victims
 
     def purge_ended(self, older_than: timedelta) -> int:
@@ -404,10 +460,12 @@ class DeviceService:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def _end(self, device: DeviceSession, reason: str) -> None:
+    def _end(self, device: DeviceSession, reason: str, cause: str | None = None) -> None:
         device.ended_at = utcnow()
         device.end_reason = reason
         self.session.flush()
+        if cause is not None:
+            metrics.count_on_commit(self.session, metrics.EVICTIONS.labels(cause))
         _session_ended(self.session, session_ids=[device.id])
 
 

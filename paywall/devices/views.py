@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import after_this_request, current_app, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 from werkzeug.wrappers import Response
 
-from paywall import ratelimits
+from paywall import metrics, ratelimits
 from paywall.accounts.models import Account
 from paywall.accounts.services import account_service
 from paywall.devices import emails
-from paywall.devices.auth import current_device
+from paywall.devices.auth import current_device, login_required
 from paywall.devices.models import DeviceSession
 from paywall.devices.schemas import (
     DeviceLimitSchema,
@@ -23,6 +23,7 @@ from paywall.devices.schemas import (
     SignedOutSchema,
 )
 from paywall.devices.services import describe, device_service
+from paywall.errors import PaywallError
 from paywall.extensions import db
 from paywall.outbox.services import Outbox
 from paywall.schemas import api_errors
@@ -59,17 +60,22 @@ def clear_session_cookie(response: Response) -> None:
 def log_in(body: dict[str, Any]) -> tuple[DeviceSession, str]:
     """Check the credentials and open a device session under the cap; commits. The attempt is
     charged to the rate limits before the password is checked."""
-    with ratelimits.login_attempt(body["email"]):
-        account = account_service().authenticate(body["email"], body["password"])
-        device, raw = device_service().open_session(
-            account,
-            verified_hash=account.password_hash,
-            device_name=body.get("device_name"),
-            user_agent=request.headers.get("User-Agent", ""),
-            replace_session_id=body.get("replace_session_id"),
-        )
-        tell_about_sign_in(account, device)
-        db.session.commit()
+    try:
+        with ratelimits.login_attempt(body["email"]):
+            account = account_service().authenticate(body["email"], body["password"])
+            device, raw = device_service().open_session(
+                account,
+                verified_hash=account.password_hash,
+                device_name=body.get("device_name"),
+                user_agent=request.headers.get("User-Agent", ""),
+                replace_session_id=body.get("replace_session_id"),
+            )
+            tell_about_sign_in(account, device)
+            db.session.commit()
+    except PaywallError as exc:
+        metrics.LOGINS.labels(exc.code).inc()
+        raise
+    metrics.LOGINS.labels("success").inc()
     return device, raw
 
 

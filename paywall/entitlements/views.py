@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint as ApiBlueprint
 
+from paywall import metrics
 from paywall.devices.auth import (
     current_device,
     current_session_value,
+    login_required,
     presented_token,
     rotated_session_value,
 )
@@ -54,6 +56,7 @@ def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     if not session_value:
         raise Unauthorized()
     issued = entitlement_service().issue(current_user, current_device(), session_value)
+    metrics.TOKENS.inc()
     access = issued.access
     body = {
         "token": issued.token,
@@ -89,6 +92,7 @@ def verify_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
 
 
 @blp.route("/check", methods=["GET"])
+@blp.doc(security=[{"entitlementToken": []}])
 @blp.arguments(CheckHeadersSchema, location="headers")
 @blp.response(204)
 @api_errors(blp, 401, 403, 422)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 
 from paywall.clock import utcnow
+from paywall.devices.auth import login_required
 from paywall.extensions import db
 from paywall.gifts.schemas import (
     GiftListSchema,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 
+from paywall.devices.auth import login_required
 from paywall.extensions import db
 from paywall.meter.schemas import MeterAnswerSchema, MeterReadSchema
 from paywall.meter.services import meter_service

@@ -24,6 +24,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paywall import metrics
 from paywall.accounts.models import Account
 from paywall.billing.services import BillingService
 from paywall.clock import utcnow
@@ -694,6 +695,8 @@ class StoryService:
         delivery.finished_at = utcnow()
         delivery.next_attempt_at = None
         self.session.flush()
+        finished = metrics.NOTIFICATIONS.labels(delivery.channel, status)
+        metrics.count_on_commit(self.session, finished)
         return status == DELIVERED
 
     def _next_due(self, story_id: str, batch: int) -> float | None:

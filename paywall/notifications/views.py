@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_smorest import Blueprint
 
-from paywall.devices.auth import current_device
+from paywall.devices.auth import current_device, login_required
 from paywall.extensions import db
 from paywall.notifications import tasks
 from paywall.notifications.models import PushSubscription

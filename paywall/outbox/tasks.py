@@ -7,6 +7,7 @@ import smtplib
 
 from flask import current_app
 
+from paywall import metrics
 from paywall.brand import html_email
 from paywall.extensions import db
 from paywall.outbox.services import SEND_EMAIL, send_one, transport_for
@@ -25,7 +26,7 @@ def send_email(email_id: int) -> bool:
     """Send the email; an SMTP failure counts against this email only, and it tries again
     after the next wait in ``MAIL_RETRY_SCHEDULE``."""
     try:
-        return send_one(
+        sent = send_one(
             db.session,
             email_id,
             transport_for(current_app),
@@ -34,4 +35,8 @@ def send_email(email_id: int) -> bool:
         )
     except (OSError, smtplib.SMTPException) as exc:
         log.warning("email not sent, will retry", extra={"email_id": email_id})
+        metrics.EMAILS.labels("deferred").inc()
         raise RetryLater(str(exc)) from exc
+    if sent:
+        metrics.EMAILS.labels("sent").inc()
+    return sent

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from paywall.devices.models import SESSION_REUSED, DeviceSession
+from paywall.devices.models import SESSION_REUSED, DeviceSession, RetiredSessionValue
 from paywall.devices.services import DevicePolicy, DeviceService, digest
 from paywall.extensions import db
 from tests.conftest import PASSWORD, AuthActions, Mailbox, body_of
@@ -45,6 +45,11 @@ def advance(app: Flask, seconds: float) -> None:
                 device.rotated_at -= shift
             if device.token_used_at is not None:
                 device.token_used_at -= shift
+            if device.ended_at is not None:
+                device.ended_at -= shift
+        for retired in db.session.scalars(sa.select(RetiredSessionValue)):
+            retired.retired_at -= shift
+            retired.grace_until -= shift
         db.session.commit()
 
 
@@ -211,6 +216,89 @@ def test_a_lost_rotation_is_offered_again_after_another_interval(
     assert bearer(bare, old).get_json()["error"]["code"] == "session_reused"
 
 
+def test_a_copy_two_rotations_old_also_ends_the_session(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    old = auth.log_in()[1].get_json()["token"]
+    bare = app.test_client(use_cookies=False)
+    advance(app, INTERVAL + 1)
+    first = bearer(bare, old).headers[HEADER]
+    assert bearer(bare, first).status_code == 200
+    advance(app, INTERVAL + 1)
+    second = bearer(bare, first).headers[HEADER]
+    assert bearer(bare, second).status_code == 200
+    advance(app, GRACE + 1)
+    reused = bearer(bare, old)  # neither the current nor the last replaced value
+    assert reused.status_code == 401
+    assert reused.get_json()["error"]["code"] == "session_reused"
+    assert bearer(bare, second).get_json()["error"]["code"] == "session_reused"
+
+
+def test_a_value_replaced_twice_within_its_grace_still_works_until_the_grace_ends(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    old = auth.log_in()[1].get_json()["token"]
+    bare = app.test_client(use_cookies=False)
+    advance(app, INTERVAL + 1)
+    first = bearer(bare, old).headers[HEADER]
+    advance(app, INTERVAL + 1)
+    # The first use of ``first`` comes an interval late and rotates it at once: ``old``'s
+    # grace starts only now.
+    second = bearer(bare, first).headers[HEADER]
+    assert second not in (old, first)
+    assert bearer(bare, old).status_code == 200
+    advance(app, GRACE + 1)
+    assert bearer(bare, old).get_json()["error"]["code"] == "session_reused"
+
+
+def test_only_the_last_rotated_out_values_are_kept(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    from paywall.devices.services import RETIRED_VALUES_KEPT
+
+    value = auth.log_in()[1].get_json()["token"]
+    bare = app.test_client(use_cookies=False)
+    values = [value]
+    for _ in range(RETIRED_VALUES_KEPT + 4):
+        advance(app, INTERVAL + 1)
+        value = bearer(bare, value).headers[HEADER]
+        assert bearer(bare, value).status_code == 200
+        values.append(value)
+    with app.app_context():
+        kept = set(db.session.scalars(sa.select(RetiredSessionValue.digest)))
+    assert len(kept) == RETIRED_VALUES_KEPT
+    # The newest ones are kept: the current, the previous, then the last 12 before those.
+    assert kept == {digest(v) for v in values[-2 - RETIRED_VALUES_KEPT : -2]}
+    advance(app, GRACE + 1)
+    assert bearer(bare, values[0]).get_json()["error"]["code"] == "unauthorized"  # too old
+    assert bearer(bare, values[-1]).status_code == 200
+    assert bearer(bare, values[-5]).get_json()["error"]["code"] == "session_reused"
+
+
+def test_purging_a_session_removes_its_rotated_out_values(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    from paywall.devices.services import device_service
+
+    value = auth.log_in()[1].get_json()["token"]
+    bare = app.test_client(use_cookies=False)
+    for _ in range(3):
+        advance(app, INTERVAL + 1)
+        value = bearer(bare, value).headers[HEADER]
+        bearer(bare, value)
+    assert (
+        bare.delete(
+            "/api/v1/sessions/current", headers={"Authorization": f"Bearer {value}"}
+        ).status_code
+        == 204
+    )
+    advance(app, 31 * 24 * 3600)
+    with app.test_request_context():
+        assert device_service().purge_ended(timedelta(days=30)) == 1
+        db.session.commit()
+        assert db.session.scalars(sa.select(RetiredSessionValue)).all() == []
+
+
 def test_logging_out_in_a_rotating_request_does_not_set_the_cookie_again(
     app: Flask, auth: AuthActions, reader: str
 ) -> None:
@@ -338,6 +426,7 @@ def test_two_requests_racing_with_the_old_value_rotate_once(
             def racer() -> None:
                 try:
                     outcome["result"] = DeviceService(second_db, policy).authenticate(old)
+                    outcome["seen"] = outcome["result"].device.token_digest  # before commit
                     second_db.commit()
                 except Exception as exc:  # noqa: BLE001 - reported by the assertion below
                     outcome["error"] = exc
@@ -350,6 +439,8 @@ def test_two_requests_racing_with_the_old_value_rotate_once(
             assert not thread.is_alive()
             assert "error" not in outcome, outcome.get("error")
             assert outcome["result"].new_value is None  # it lost the compare-and-set
+            # and its request still sees the value it was authenticated with
+            assert outcome["seen"] == digest(old)
         finally:
             first_db.close()
             second_db.close()

@@ -122,11 +122,14 @@ def app_config(broker_url: str, inbox: Inbox, mail_schedule: list[float]) -> dic
 class Worker:
     """``celery -A paywall.worker worker`` (optionally with beat) in a subprocess."""
 
-    def __init__(self, env: dict[str, str], log: Path, beat: bool, schedule: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, beat: bool, schedule: Path, pool: str = "threads"
+    ) -> None:
         self.env = env
         self.log = log
         self.beat = beat
         self.schedule = schedule
+        self.pool = pool
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
@@ -136,7 +139,7 @@ class Worker:
             "paywall.worker:celery",
             "worker",
             "--pool",
-            "threads",
+            self.pool,
             "--concurrency",
             "4",
             "--without-gossip",
@@ -192,18 +195,22 @@ def start_worker(
     request: pytest.FixtureRequest,
 ) -> Iterator[Any]:
     """``start_worker(app, beat=False)`` starts a worker with ``app``'s settings (``beat`` adds
-    the beat schedule in the same process)."""
+    the beat schedule in the same process; ``pool`` and ``env`` are the pool and extra
+    environment variables)."""
     workers: list[Worker] = []
     log = artifacts_dir / f"worker-{request.node.name}.log".replace("/", "_")
     log.unlink(missing_ok=True)
 
-    def start(app: Flask, beat: bool = False) -> Worker:
+    def start(
+        app: Flask, beat: bool = False, pool: str = "threads", env: dict[str, str] | None = None
+    ) -> Worker:
         keys = set(base_config(database_url, inbox.port)) | set(
             request.getfixturevalue("app_config")
         )
         keys |= {k for k in app.config if k.startswith(("STRIPE_", "CAP_", "QUEUE_", "CELERY_"))}
         config = {k: app.config[k] for k in keys if app.config.get(k) is not None}
-        worker = Worker(worker_env(config), log, beat, tmp_path / f"beat-{len(workers)}")
+        schedule = tmp_path / f"beat-{len(workers)}"
+        worker = Worker({**worker_env(config), **(env or {})}, log, beat, schedule, pool)
         workers.append(worker.start())
         return worker
 

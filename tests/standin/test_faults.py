@@ -24,6 +24,30 @@ def test_transient_error_is_retried_with_the_same_key(
     assert [c.id for c in stripe_client.v1.customers.list().data] == [customer.id]
 
 
+def test_a_500_after_execution_began_is_replayed_for_every_retry_of_its_key(
+    standin: StandIn,
+) -> None:
+    client = make_client(standin, max_network_retries=2)
+    standin.add_fault("POST", "/v1/customers", mode="crash", times=1)
+    with pytest.raises(stripe.APIError) as caught:
+        client.v1.customers.create(params={"email": "crash@example.com"})
+    assert caught.value.http_status == 500
+    log = [r for r in standin.requests if r.path == "/v1/customers" and r.method == "POST"]
+    # The SDK tried three times with one key; the stand-in ran the work once (the crash
+    # undid it) and answered the two retries with the stored 500, as Stripe does.
+    assert [(r.status, r.fault, r.replayed) for r in log] == [
+        (500, "crash", False),
+        (500, None, True),
+        (500, None, True),
+    ]
+    assert len({r.idempotency_key for r in log}) == 1 and log[0].idempotency_key
+    assert client.v1.customers.list().data == []
+    assert standin.events == []
+    # A new request (a new key) is new work: it succeeds.
+    customer = client.v1.customers.create(params={"email": "crash@example.com"})
+    assert [c.id for c in client.v1.customers.list().data] == [customer.id]
+
+
 def test_persistent_error_surfaces_as_api_error(standin: StandIn) -> None:
     client = make_client(standin, max_network_retries=0)
     standin.add_fault("GET", "/v1/customers/*", mode="error", times=None)

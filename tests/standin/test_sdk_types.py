@@ -17,7 +17,7 @@ import stripe
 from stripe._object_classes import OBJECT_CLASSES
 
 from stripe_standin import StandIn
-from tests.standin.conftest import Catalog, Subscribed
+from tests.standin.conftest import Catalog, Subscribed, pay, start_checkout
 
 RESOURCES: dict[str, type] = {}
 for _object, (_module, _name) in OBJECT_CLASSES.items():
@@ -164,6 +164,21 @@ def test_every_object_the_standin_returns_matches_the_sdk_types(
         params={"customer": subscribed.customer.id, "return_url": "https://x.test/"}
     )
     stripe_client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
+    # Offers: a promotion code on Checkout, a trial, and both ending.
+    coupon = stripe_client.v1.coupons.create(
+        params={"amount_off": 300, "currency": "eur", "duration": "repeating",
+                "duration_in_months": 1, "name": "Spring"}
+    )  # fmt: skip
+    stripe_client.v1.promotion_codes.create(
+        params={"promotion": {"type": "coupon", "coupon": coupon.id}, "code": "SPRING"}
+    )
+    with_code = start_checkout(stripe_client, catalog.yearly.id, allow_promotion_codes=True)
+    assert pay(with_code.url, promotion_code="SPRING").status_code == 303
+    trial = start_checkout(
+        stripe_client, catalog.premium.id, subscription_data={"trial_period_days": 3}
+    )
+    assert pay(trial.url).status_code == 303
+    standin.advance_clock(4 * 86400, renew=True)
     # What the API answers, object by object (the list endpoints render the same objects).
     errors: list[str] = []
     kinds = sorted({kind for kind in standin.state.objects})
@@ -175,4 +190,5 @@ def test_every_object_the_standin_returns_matches_the_sdk_types(
     for event in standin.events:
         errors += validate(event["data"]["object"], f"{event['type']}:{event['id']}.data.object")
     assert seen > 20 and {"subscription", "invoice", "charge", "dispute", "refund"} <= set(kinds)
+    assert {"coupon", "promotion_code", "discount"} <= set(kinds)
     assert not errors, "\n".join(errors[:60]) + f"\n({len(errors)} in all)"
