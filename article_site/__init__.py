@@ -330,6 +330,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         xml = render_template("feed.xml", articles=articles().values(), site=app.config["SITE_URL"])
         return private(Response(xml, mimetype="application/rss+xml"), False)
 
+    @app.get("/gifts")
+    def gifts() -> Response | str:
+        """The subscriber's gift links: who opened them, until when, revoke."""
+        current = reader()
+        if current.session is None:
+            return redirect(paywall_link("/login", next=request.url))  # type: ignore[return-value]
+        listing = client.gifts(current.session)
+        if listing is None:
+            return redirect(paywall_link("/login", next=request.url))  # type: ignore[return-value]
+        known = articles()
+        return render_template("gifts.html", listing=listing, articles=known)
+
+    @app.post("/gifts/<gift_id>/revoke")
+    def revoke_gift(gift_id: str) -> Response:
+        current = reader()
+        if current.session is not None:
+            client.revoke_gift(current.session, gift_id)
+        return redirect(url_for("gifts"))  # type: ignore[return-value]
+
     @app.get("/devices")
     def devices() -> Response | str:
         current = reader()

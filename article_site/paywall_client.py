@@ -96,6 +96,29 @@ class PaywallClient:
         except (requests.RequestException, ValueError):
             return 503, {"error": {"code": "paywall_unreachable", "message": ""}}
 
+    def gifts(self, session_value: str) -> dict[str, Any] | None:
+        """The subscriber's gift links and allowance; None if the service said no."""
+        try:
+            response = self.http.get(
+                self.api_url + "/api/v1/gifts",
+                headers={"Authorization": f"Bearer {session_value}"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException:
+            return None
+        return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
+
+    def revoke_gift(self, session_value: str, gift_id: str) -> int:
+        try:
+            response = self.http.delete(
+                self.api_url + f"/api/v1/gifts/{gift_id}",
+                headers={"Authorization": f"Bearer {session_value}"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException:
+            return 503
+        return response.status_code
+
     def devices(self, session_value: str) -> dict[str, Any] | None:
         response = self.http.get(
             self.api_url + "/api/v1/sessions",

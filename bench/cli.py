@@ -15,8 +15,33 @@ from bench import database, loadgen, machine
 from bench.procs import ROOT
 from bench.runner import FULL, GUNICORN, SMOKE, Context, log
 
-KEYS = ("tokens", "refresh", "login", "webhooks", "scale", "memory", "configs", "profiles")
-HTTP = ("refresh", "login", "webhooks", "scale", "memory", "configs", "profiles")
+KEYS = (
+    "tokens",
+    "refresh",
+    "login",
+    "webhooks",
+    "catalogue",
+    "queue",
+    "scale",
+    "memory",
+    "configs",
+    "profiles",
+    "meter",
+    "revocation",
+    "notify",
+)
+HTTP = (
+    "refresh",
+    "login",
+    "webhooks",
+    "catalogue",
+    "queue",
+    "scale",
+    "memory",
+    "configs",
+    "profiles",
+    "revocation",
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -103,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
             empty = ctx.dbs["empty"]
             if empty.server is not None:
                 empty.memory["after benchmarks 2–4"] = ctx.worker_memory(empty.server)
+            if "catalogue" in selected:
+                from bench import catalogue
+
+                attempt("catalogue", catalogue.run)
+            if "queue" in selected:
+                from bench import jobs
+
+                attempt("queue", jobs.run)
             if "scale" in selected:
                 from bench import scale
 
@@ -119,12 +152,24 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import memory
 
                 attempt("memory", memory.run)
+            if "revocation" in selected:
+                from bench import revocation
+
+                attempt("revocation", revocation.run)
+        if "meter" in selected:  # in process, on databases of its own
+            from bench import meter
+
+            attempt("meter", meter.run)
+        if "notify" in selected:  # its own database, workers and push stand-in
+            from bench import notify
+
+            attempt("notify", notify.run)
     finally:
         ctx.stop()
         if not args.keep_db:
-            for state in list(ctx.dbs.values()):
+            for name in [state.name for state in ctx.dbs.values()] + ctx.extra_dbs:
                 try:
-                    database.drop(state.name)
+                    database.drop(name)
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
 

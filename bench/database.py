@@ -366,12 +366,12 @@ def seed_scale(
     return timings
 
 
-def table_sizes(url: str) -> list[tuple[str, int, str]]:
+def table_sizes(url: str, tables: Sequence[str] = SCALE_TABLES) -> list[tuple[str, int, str]]:
     with connect(url) as conn:
         rows = conn.execute(
             "SELECT relname, n_live_tup, pg_size_pretty(pg_total_relation_size(relid))"
             " FROM pg_stat_user_tables WHERE relname = ANY(%s) ORDER BY relname",
-            (list(SCALE_TABLES),),
+            (list(tables),),
         ).fetchall()
     exact = []
     with connect(url) as conn:

@@ -41,6 +41,8 @@ class Plan:
     scale_runs: int
     profile: bool
     profile_seconds: float
+    notify_subscriptions: int  # push subscriptions one story fans out to
+    notify_runs: int
 
 
 FULL = Plan(
@@ -62,6 +64,8 @@ FULL = Plan(
     scale_runs=5,
     profile=True,
     profile_seconds=8,
+    notify_subscriptions=100_000,
+    notify_runs=2,
 )
 SMOKE = Plan(
     smoke=True,
@@ -82,6 +86,8 @@ SMOKE = Plan(
     scale_runs=1,
     profile=False,
     profile_seconds=2,
+    notify_subscriptions=300,
+    notify_runs=1,
 )
 
 GUNICORN = GunicornConfig(workers=2, threads=1, worker_class="sync")
@@ -128,6 +134,7 @@ class Context:
         self.smtp_port = free_port()  # nothing listens: emails are only logged as failed
         self.standin: Any = None
         self.dbs: dict[str, DbState] = {}
+        self.extra_dbs: list[str] = []  # databases a benchmark made for itself (dropped after)
         self.bare: Gunicorn | None = None
         self.password_hash = ""
         self.notes: dict[str, Any] = {}

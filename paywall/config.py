@@ -144,7 +144,6 @@ DEFAULTS: dict[str, Any] = {
     "PUSH_RETRY_BACKOFF": 30,  # seconds before the first retry; doubles, Retry-After wins
     "NOTIFICATION_BATCH_SIZE": 500,
     "NOTIFICATION_CLAIM_LEASE": 300,  # seconds before a dead worker's claimed messages go again
-    "NOTIFICATION_START_AFTER_RESPONSE": True,  # start a story's fan-out once it is recorded
     # Flask / cookies
     "SESSION_COOKIE_NAME": "paywall_form",  # Flask's own session: CSRF tokens, flashes
     "SESSION_COOKIE_HTTPONLY": True,

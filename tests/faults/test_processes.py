@@ -51,7 +51,14 @@ def app_config() -> dict[str, Any]:
 class Master:
     """``gunicorn -c gunicorn.conf.py wsgi:app`` in its own process group."""
 
-    def __init__(self, app: Flask, port: int, log: Path, metrics_dir: Path) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        port: int,
+        log: Path,
+        metrics_dir: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.log = log
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PAYWALL_")}
@@ -68,10 +75,15 @@ class Master:
             "RATELIMIT_STORAGE_URI",
             "METRICS_TOKEN",
             "CELERY_TASK_ALWAYS_EAGER",
+            # The test app's hashing parameters, so a login does not rehash the password.
+            "ARGON2_TIME_COST",
+            "ARGON2_MEMORY_COST",
+            "ARGON2_PARALLELISM",
         ):
             value = app.config[key]
             self.env["PAYWALL_" + key] = value if isinstance(value, str) else json.dumps(value)
         self.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        self.env.update(extra_env or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -64,6 +64,10 @@ def test_only_subscribers_see_the_gift_button(live_stack: Any) -> None:
     assert 'id="gift-button"' not in requests.get(f"{site}/news/{PREMIUM.slug}", timeout=5).text
     reader = sign_up_and_log_in(live_stack)
     assert 'id="gift-button"' not in reader.get(f"{site}/news/{PREMIUM.slug}", timeout=5).text
+    grant_premium(live_stack)
+    assert 'id="gift-button"' in reader.get(f"{site}/news/{PREMIUM.slug}", timeout=5).text
+    free = next(a for a in articles().values() if a.access_level == "free")
+    assert 'id="gift-button"' not in reader.get(f"{site}/news/{free.slug}", timeout=5).text
 
 
 def test_a_gift_is_read_in_full_without_an_account_in_every_format(
@@ -160,3 +164,25 @@ def test_the_gift_button_past_the_monthly_limit_says_so(
     page = gift_button(subscriber, site, METERED[1])
     assert 'id="gift-error"' in page and 'id="gift-url"' not in page
     assert "You have shared your 2 gift articles this month." in page
+
+
+def test_the_subscriber_lists_and_withdraws_gift_links_on_the_site(
+    live_stack: Any, subscriber: requests.Session
+) -> None:
+    site = live_stack.site.url
+    url = gift_url(gift_button(subscriber, site, PREMIUM))
+    requests.Session().get(url, timeout=5)  # one friend opens it
+    page = subscriber.get(f"{site}/gifts", timeout=5).text
+    assert "1 of 2 gift articles left this month." in page
+    assert html.escape(PREMIUM.headline) in page or PREMIUM.headline in page
+    assert 'data-state="active"' in page and "opened in 1 browser" in page
+    gift_id = page.split('class="gift-link" data-id="', 1)[1].split('"', 1)[0]
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    withdrawn = subscriber.post(
+        f"{site}/gifts/{gift_id}/revoke", data={"csrf_token": token}, timeout=5
+    )
+    assert withdrawn.status_code == 200 and 'data-state="revoked"' in withdrawn.text
+    assert "has withdrawn it" in requests.Session().get(url, timeout=5).text
+    # Signed out: the list is behind the login.
+    anonymous = requests.get(f"{site}/gifts", allow_redirects=False, timeout=5)
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]

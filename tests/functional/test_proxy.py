@@ -22,11 +22,15 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LIMITS = {"RATELIMIT_ENABLED": True, "LOGIN_LIMIT_PER_ADDRESS": "3 per minute"}
 
 
-def start_nginx(tmp: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_nginx(
+    tmp: Path, upstream_port: int, also: list[int] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """nginx in front of the service on ``upstream_port`` (round robin with ``also``)."""
     if not os.path.exists(NGINX):
         pytest.fail("nginx is not installed (apt-get install nginx; .ci/run does it)")
     port = free_port()
     user = "user root;" if os.geteuid() == 0 else ""
+    servers = " ".join(f"server 127.0.0.1:{p};" for p in [upstream_port, *(also or [])])
     (tmp / "nginx.conf").write_text(
         f"""
 {user}
@@ -42,10 +46,11 @@ http {{
   fastcgi_temp_path {tmp}/fastcgi;
   uwsgi_temp_path {tmp}/uwsgi;
   scgi_temp_path {tmp}/scgi;
+  upstream paywall {{ {servers} }}
   server {{
     listen 127.0.0.1:{port};
     location / {{
-      proxy_pass http://127.0.0.1:{upstream_port};
+      proxy_pass http://paywall;
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
