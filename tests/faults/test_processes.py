@@ -65,7 +65,7 @@ class Master:
         for key in (
             "DATABASE_URL",
             "SECRET_KEY",
-            "ENTITLEMENT_KEYS",
+            "ENTITLEMENT_SIGNING_KEYS",
             "VAPID_PRIVATE_KEY",
             "PUBLIC_URL",
             "SMTP_URL",
