@@ -46,7 +46,7 @@ def _config(ctx: Context, url: str) -> dict[str, Any]:
     return {
         "DATABASE_URL": url,
         "SECRET_KEY": ctx.secret_key,
-        "ENTITLEMENT_KEYS": [ctx.entitlement_key],
+        "ENTITLEMENT_SIGNING_KEYS": [ctx.entitlement_key],
         "VAPID_PRIVATE_KEY": ctx.vapid_key,
         "STRIPE_API_KEY": ctx.stripe_key,
         "STRIPE_WEBHOOK_SECRET": [ctx.webhook_secret],
