@@ -28,6 +28,7 @@ KEYS = (
     "profiles",
     "meter",
     "revocation",
+    "notify",
 )
 HTTP = (
     "refresh",
@@ -159,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import meter
 
             attempt("meter", meter.run)
+        if "notify" in selected:  # its own database, workers and push stand-in
+            from bench import notify
+
+            attempt("notify", notify.run)
     finally:
         ctx.stop()
         if not args.keep_db:

@@ -103,15 +103,23 @@ def task(name: str, **options: Any) -> Callable[[F], F]:
 _PENDING = "paywall.queue.pending"
 
 
-def defer(task_obj: Any, *args: Any, session: DbSession | None = None) -> Job:
+def defer(
+    task_obj: Any, *args: Any, session: DbSession | None = None, delay: float | None = None
+) -> Job:
     """Record ``task_obj(*args)`` (a task, or its name) as a job in ``session``'s transaction;
-    it is sent to the broker when that transaction commits. Arguments must be JSON: ids."""
+    it is sent to the broker when that transaction commits. Arguments must be JSON: ids.
+    ``delay``: run it no sooner than that many seconds from now (a wait longer than
+    ``QUEUE_COUNTDOWN_LIMIT`` is left to the sweep, as a retry's is)."""
     session = session or db.session
     name = task_obj if isinstance(task_obj, str) else task_obj.name
-    job = Job(task=name, args=list(args), sent_at=utcnow())
+    now = utcnow()
+    run_after = now + timedelta(seconds=delay or 0)
+    near = not delay or delay <= current_app.config["QUEUE_COUNTDOWN_LIMIT"]
+    job = Job(task=name, args=list(args), run_after=run_after, sent_at=run_after if near else None)
     session.add(job)
     session.flush()
-    session.info.setdefault(_PENDING, []).append((job.id, name, list(args), None))
+    if near:
+        session.info.setdefault(_PENDING, []).append((job.id, name, list(args), delay or None))
     return job
 
 
@@ -338,4 +346,5 @@ def _import_tasks() -> None:
     import paywall.billing.tasks
     import paywall.devices.tasks
     import paywall.entitlements.tasks
+    import paywall.notifications.tasks
     import paywall.outbox.tasks  # noqa: F401

@@ -91,6 +91,9 @@ class PushStandIn:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.rejected: list[tuple[str, int, str]] = []  # (token, status, why)
+        #: Seconds each push waits before it is handled (tests: a slow push service, so a
+        #: worker can be caught mid-fan-out).
+        self.delay = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -136,6 +139,45 @@ class PushStandIn:
             self._endpoints[token] = Endpoint(token, key, auth, subscription)
         return subscription
 
+    def many_subscriptions(self, count: int) -> list[dict[str, Any]]:
+        """``count`` subscriptions sharing one key pair (benchmarks: the sender still encrypts
+        each message with a key of its own, as RFC 8291 has it; only making them is cheap)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        auth = os.urandom(16)
+        public = key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        keys = {"p256dh": b64url(public), "auth": b64url(auth)}
+        made = []
+        with self._lock:
+            for _ in range(count):
+                token = secrets.token_urlsafe(16)
+                subscription = {
+                    "endpoint": f"{self.url}/push/{token}",
+                    "expirationTime": None,
+                    "keys": keys,
+                }
+                self._endpoints[token] = Endpoint(token, key, auth, subscription)
+                made.append(subscription)
+        return made
+
+    def forget_messages(self) -> None:
+        """Drop what arrived, keep the endpoints (between benchmark runs)."""
+        with self._lock:
+            for found in self._endpoints.values():
+                found.messages.clear()
+                found.posts = 0
+
+    def arrival_times(self) -> list[float]:
+        """When each message held arrived (``time.time()``), sorted."""
+        with self._lock:
+            return sorted(m.received_at for e in self._endpoints.values() for m in e.messages)
+
+    def received(self) -> int:
+        """How many messages are held, over every endpoint."""
+        with self._lock:
+            return sum(len(e.messages) for e in self._endpoints.values())
+
     def messages(self, endpoint: str | None = None) -> list[Message]:
         with self._lock:
             found = [self._endpoint(endpoint)] if endpoint else list(self._endpoints.values())
@@ -158,6 +200,7 @@ class PushStandIn:
 
     def reset(self) -> None:
         with self._lock:
+            self.delay = 0.0
             self._endpoints.clear()
             self.rejected.clear()
 
@@ -231,6 +274,8 @@ class PushStandIn:
         return response
 
     def _receive(self, token: str) -> Response:
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             found = self._endpoints.get(token)
             if found is not None:

@@ -16,7 +16,7 @@ def init_app(app: Flask) -> None:
 
     cfg = app.config
     value = cfg.get("VAPID_PRIVATE_KEY")
-    if not value and (cfg["DEMO"] or cfg.get("DEBUG")):
+    if not value and cfg["DEMO"]:  # demo mode only: DEBUG never stands for it
         value = cfg["VAPID_PRIVATE_KEY"] = demo_vapid_key(app.instance_path)
     if not value:
         raise ConfigError("PAYWALL_VAPID_PRIVATE_KEY is not set (see README: notifications)")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 
 from paywall.errors import PaywallError
 from paywall.extensions import db
@@ -25,7 +26,9 @@ def init_app(app: Flask) -> None:
     @click.option("--summary", default=None)
     @click.option("--topic", "topics", multiple=True, help="Repeat for several topics.")
     @click.option("--urgency", type=click.Choice(["normal", "high"]), default="normal")
-    @click.option("--wait", type=float, default=0.0, help="Seconds to wait for retries.")
+    @click.option(
+        "--wait", type=float, default=0.0, help="Seconds to wait for the workers to finish."
+    )
     def publish(
         story_id: str,
         title: str,
@@ -35,9 +38,8 @@ def init_app(app: Flask) -> None:
         urgency: str,
         wait: float,
     ) -> None:
-        """Publish a story and deliver it from this process; prints its counts."""
-        from paywall.notifications.tasks import run_story
-
+        """Publish a story (as POST /api/v1/stories does): the workers deliver it. Prints its
+        counts, after waiting up to --wait seconds for the fan-out to finish."""
         data = {
             "id": story_id,
             "title": title,
@@ -47,29 +49,36 @@ def init_app(app: Flask) -> None:
             "urgency": urgency,
         }
         try:
-            story, created = story_service().publish(data)
+            _story, created = story_service().publish(data)
         except PaywallError as exc:
             raise click.ClickException(f"{exc.code}: {exc.message} {exc.extra or ''}") from exc
         db.session.commit()
         if not created:
             click.echo(f"story {story_id} exists: nothing new is sent")
-        run_story(current_app._get_current_object(), story_id, wait=wait)  # type: ignore[attr-defined]
-        click.echo(json.dumps(story_service().describe(story_service().get(story_id))["counts"]))
+        deadline = time.monotonic() + wait
+        while True:
+            described = story_service().describe(story_service().get(story_id))
+            db.session.rollback()  # the next look sees what the workers committed
+            if described["status"] == "sent" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        click.echo(json.dumps(described["counts"]))
 
     @notifications_cli.command("sweep")
     @click.option("--older-than", type=float, default=60.0, help="Seconds since publishing.")
     def sweep(older_than: float) -> None:
-        """Finish every story whose fan-out no process finished (for a cron job): the story
-        row is the durable record, and delivering again sends nothing twice."""
+        """Queue again the fan-out of every story not finished (for a cron job, or after a
+        job was given up): the story row is the durable record, and delivering again sends
+        nothing twice."""
         from datetime import timedelta
 
-        from paywall.notifications.tasks import run_story
+        from paywall.notifications.services import PLAN_STORY
+        from paywall.queue import defer
 
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
         stories = story_service().unfinished(timedelta(seconds=older_than))
-        db.session.commit()
         for story_id in stories:
-            run_story(app, story_id)
+            defer(PLAN_STORY, story_id)
+        db.session.commit()
         click.echo(f"swept {len(stories)} story(ies)")
 
     @notifications_cli.command("status")

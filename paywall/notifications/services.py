@@ -7,6 +7,10 @@ soon as it has it, so a second run of a job sends nothing already recorded. A wo
 leaves at most the one message it was sending unrecorded; after the claim lease that message is
 sent again with the same RFC 8030 ``Topic``, which makes the push service replace the copy it
 holds (and the service worker shows it under the same tag) rather than show two.
+
+The fan-out runs on the job queue (``paywall.queue``): publishing records a ``PLAN_STORY`` job
+in the request's transaction; planning records one ``DELIVER_BATCH`` job per batch in its own;
+a batch with messages to retry records its next run (see ``paywall.notifications.tasks``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from paywall.notifications.models import (
 )
 from paywall.notifications.push import PushResult, PushSender, message_topic
 from paywall.outbox.services import Outbox
+from paywall.queue import defer
 from paywall.types import DbSession
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,10 @@ UNSUBSCRIBE_SALT = "notifications-unsubscribe"
 CLAIM_CHUNK = 25  # rows a worker claims at a time within a batch
 MAX_PAYLOAD = 3072  # bytes of JSON before encryption: well under the 4 KB push services take
 PENDING = (QUEUED, SENDING, RETRY)
+
+#: The jobs of a story's fan-out (paywall.notifications.tasks).
+PLAN_STORY = "notifications.plan_story"
+DELIVER_BATCH = "notifications.deliver_batch"
 
 
 class FeatureRequired(PaywallError):
@@ -418,6 +427,8 @@ class StoryService:
             if again is None:
                 raise
             return again, False
+        # The fan-out starts on a worker once this transaction commits, never in the request.
+        defer(PLAN_STORY, story.id, session=self.session)
         return story, True
 
     def get(self, story_id: str) -> Story:
@@ -700,20 +711,25 @@ class StoryService:
         return status == DELIVERED
 
     def _next_due(self, story_id: str, batch: int) -> float | None:
-        due = self.session.scalar(
+        """Seconds until a row of the batch can be claimed again: a retry falls due, or the
+        lease of a row another worker claimed (and may have died holding) runs out."""
+        where = (StoryDelivery.story_id == story_id, StoryDelivery.batch == batch)
+        retry = self.session.scalar(
             select(func.min(StoryDelivery.next_attempt_at)).where(
-                StoryDelivery.story_id == story_id,
-                StoryDelivery.batch == batch,
-                StoryDelivery.status == RETRY,
+                *where, StoryDelivery.status == RETRY
             )
         )
-        if due is None:
+        claimed = self.session.scalar(
+            select(func.min(StoryDelivery.claimed_at)).where(
+                *where, StoryDelivery.status == SENDING
+            )
+        )
+        due = [_aware(retry)] if retry is not None else []
+        if claimed is not None:
+            due.append(_aware(claimed) + self.settings.claim_lease)
+        if not due:
             return None
-        if due.tzinfo is None:  # SQLite's min() bypasses the column type
-            from datetime import UTC
-
-            due = due.replace(tzinfo=UTC)
-        return max(0.0, (due - utcnow()).total_seconds())
+        return max(0.0, (min(due) - utcnow()).total_seconds())
 
     def _finish_if_done(self, story_id: str) -> None:
         left = self.session.scalar(
@@ -737,6 +753,14 @@ class StoryService:
                 select(Story.id).where(Story.finished_at.is_(None), Story.created_at < cutoff)
             ).all()
         )
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:  # SQLite's min() bypasses the column type
+        from datetime import UTC
+
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 # -- building the services for a request or a task ------------------------------------------------

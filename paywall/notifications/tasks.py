@@ -1,48 +1,77 @@
-"""Fan-out jobs: plan a story's deliveries, then deliver them batch by batch. Each step commits
-its own work and is safe to run twice or on two workers at once (see services)."""
+"""A story's fan-out on the job queue: one job plans it, one job per batch delivers it.
+
+- ``plan_story`` writes the delivery rows (once: the story row is locked and marked planned)
+  and records a ``deliver_batch`` job per batch with work, all in the job's transaction: a
+  worker that dies while planning leaves nothing half-written, and the job runs again.
+- ``deliver_batch`` claims and sends a few rows at a time (see ``StoryService``), committing
+  each claim and each answer, so a second run, or a second worker on the same batch, sends
+  nothing already answered. When the batch still has rows to retry, or rows claimed by a
+  worker that may have died, it records its own next run for when they fall due.
+
+Several workers on several hosts share one story: its batches are separate jobs.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from flask import Flask, Response, after_this_request, current_app
+from flask import Flask
 
 from paywall.extensions import db
-from paywall.notifications.services import BatchResult, story_service
+from paywall.notifications.services import (
+    DELIVER_BATCH,
+    PLAN_STORY,
+    BatchResult,
+    story_service,
+)
+from paywall.queue import defer, task
 
 log = logging.getLogger(__name__)
 
+#: A batch's next run waits at least this long: a job runs no sooner than one second before
+#: its time, so a shorter wait would run it again before anything is due.
+MIN_FOLLOW_UP = 2.0
 
-def plan_story(story_id: str) -> list[int]:
-    """Write the story's delivery rows (once); returns the batches to deliver."""
+
+@task(PLAN_STORY)
+def plan_story(story_id: str) -> int:
+    """Plan the story (once) and record one delivery job per batch with work; returns how
+    many. Planning again (an operator's sweep) plans nothing and queues what is left."""
     batches = story_service().plan(story_id)
-    db.session.commit()
-    return batches
+    for batch in batches:
+        defer(DELIVER_BATCH, story_id, batch)
+    return len(batches)
 
 
-def deliver_batch(story_id: str, batch: int) -> BatchResult:
-    """Send one batch; emails it queued become jobs sent to the queue when it commits."""
-    return story_service().deliver_batch(story_id, batch, db.session.commit)
+@task(DELIVER_BATCH)
+def deliver_batch(story_id: str, batch: int) -> int:
+    """Send what is due in one batch; returns how many were delivered."""
+    result = story_service().deliver_batch(story_id, batch, db.session.commit)
+    if result.retry_in is not None:
+        defer(DELIVER_BATCH, story_id, batch, delay=max(MIN_FOLLOW_UP, result.retry_in))
+    return result.delivered
 
 
 def run_story(app: Flask, story_id: str, *, wait: float = 0.0) -> None:
-    """Plan and deliver a whole story in this process; retries due within ``wait`` seconds
-    are waited for (the CLI and the demo; workers schedule retries instead)."""
+    """Plan and deliver a whole story in this process, without the queue (tests and
+    benchmarks); retries due within ``wait`` seconds are waited for."""
     deadline = time.monotonic() + wait
     with app.app_context():
         try:
-            pending = plan_story(story_id)
+            stories = story_service()
+            pending = stories.plan(story_id)
+            db.session.commit()
             while pending:
                 due: list[float] = []
                 for batch in pending:
-                    result = deliver_batch(story_id, batch)
+                    result: BatchResult = stories.deliver_batch(story_id, batch, db.session.commit)
                     if result.retry_in is not None:
                         due.append(result.retry_in)
                 if not due or time.monotonic() + min(due) > deadline:
                     break
                 time.sleep(min(due))
-                pending = story_service().pending_batches(story_id)
+                pending = stories.pending_batches(story_id)
                 db.session.commit()
         except Exception:
             log.exception("story fan-out failed", extra={"story_id": story_id})
@@ -50,16 +79,3 @@ def run_story(app: Flask, story_id: str, *, wait: float = 0.0) -> None:
             raise
         finally:
             db.session.remove()
-
-
-def enqueue_story(story_id: str) -> None:
-    """Start the story's fan-out once the request's transaction has committed and the
-    response is on its way."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if not app.config["NOTIFICATION_START_AFTER_RESPONSE"]:
-        return  # the sweep (or an operator) starts it
-
-    @after_this_request
-    def start(response: Response) -> Response:
-        response.call_on_close(lambda: run_story(app, story_id))
-        return response

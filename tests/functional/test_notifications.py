@@ -81,6 +81,25 @@ def counts(app: Flask, story_id: str = "story-1") -> dict[str, Any]:
     return response.get_json()["counts"]  # type: ignore[no-any-return]
 
 
+class LostSends:
+    """From ``lose()`` on, jobs are recorded but never reach the broker (it is down), so a
+    test runs the fan-out itself; ``restore()`` brings the broker back."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+
+    def lose(self) -> None:
+        self.monkeypatch.setattr("paywall.queue._send", lambda *args, **kwargs: None)
+
+    def restore(self) -> None:
+        self.monkeypatch.undo()
+
+
+@pytest.fixture
+def sends(monkeypatch: pytest.MonkeyPatch) -> LostSends:
+    return LostSends(monkeypatch)
+
+
 @pytest.fixture
 def reader(billing_auth: AuthActions, stripe_actions: Stripe) -> FlaskClient:
     browser, _sub = premium(stripe_actions, billing_auth, "premium@example.com")
@@ -330,13 +349,13 @@ def test_every_way_a_session_ends_deletes_its_push_subscriptions(
 
 
 def test_429_is_retried_honouring_retry_after_then_delivered(
-    billing_app: Flask, reader: FlaskClient, push: PushStandIn
+    billing_app: Flask, reader: FlaskClient, push: PushStandIn, sends: LostSends
 ) -> None:
     from paywall.notifications.tasks import run_story
 
     subscription, _ = opt_in(reader, push)
     push.fail(subscription["endpoint"], 429, times=1, retry_after="1")
-    billing_app.config["NOTIFICATION_START_AFTER_RESPONSE"] = False
+    sends.lose()
     assert publish(billing_app).status_code == 202
     run_story(billing_app, "story-1", wait=0.2)  # Retry-After (1 s) is later than that
     assert counts(billing_app)["queued"] == 1 and push.messages() == []
@@ -350,13 +369,18 @@ def test_429_is_retried_honouring_retry_after_then_delivered(
 
 @pytest.mark.parametrize(("status", "reason"), [(500, "answered 500"), (413, "answered 413")])
 def test_5xx_gives_up_after_the_limit_and_413_fails_at_once(
-    billing_app: Flask, reader: FlaskClient, push: PushStandIn, status: int, reason: str
+    billing_app: Flask,
+    reader: FlaskClient,
+    push: PushStandIn,
+    sends: LostSends,
+    status: int,
+    reason: str,
 ) -> None:
     from paywall.notifications.tasks import run_story
 
     subscription, _ = opt_in(reader, push)
     push.fail(subscription["endpoint"], status)
-    billing_app.config["NOTIFICATION_START_AFTER_RESPONSE"] = False
+    sends.lose()
     publish(billing_app)
     run_story(billing_app, "story-1", wait=5)
     assert counts(billing_app)["failed"] == 1
@@ -367,14 +391,18 @@ def test_5xx_gives_up_after_the_limit_and_413_fails_at_once(
 
 
 def test_timeouts_are_retried(
-    billing_app: Flask, reader: FlaskClient, push: PushStandIn, monkeypatch: pytest.MonkeyPatch
+    billing_app: Flask,
+    reader: FlaskClient,
+    push: PushStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    sends: LostSends,
 ) -> None:
     import requests
 
     from paywall.notifications.tasks import run_story
 
     subscription, _ = opt_in(reader, push)
-    billing_app.config["NOTIFICATION_START_AFTER_RESPONSE"] = False
+    sends.lose()
     publish(billing_app)
     real_post = requests.Session.post
     calls = {"n": 0}
@@ -392,7 +420,11 @@ def test_timeouts_are_retried(
 
 
 def test_the_same_job_twice_at_once_sends_one_message_per_subscription(
-    billing_app: Flask, billing_auth: AuthActions, stripe_actions: Stripe, push: PushStandIn
+    billing_app: Flask,
+    billing_auth: AuthActions,
+    stripe_actions: Stripe,
+    push: PushStandIn,
+    sends: LostSends,
 ) -> None:
     from paywall.notifications.tasks import run_story
 
@@ -401,7 +433,7 @@ def test_the_same_job_twice_at_once_sends_one_message_per_subscription(
     for i in range(4):
         device = billing_auth.browser("many@example.com", name=f"Device {i}")
         endpoints.append(opt_in(device, push)[0]["endpoint"])
-    billing_app.config["NOTIFICATION_START_AFTER_RESPONSE"] = False
+    sends.lose()
     publish(billing_app)
     threads = [threading.Thread(target=run_story, args=(billing_app, "story-1")) for _ in range(3)]
     for thread in threads:
@@ -527,15 +559,77 @@ def test_email_alerts_need_the_feature(billing_app: Flask, billing_auth: AuthAct
 
 
 def test_sweep_finishes_a_story_whose_fan_out_never_started(
-    billing_app: Flask, reader: FlaskClient, push: PushStandIn
+    billing_app: Flask, reader: FlaskClient, push: PushStandIn, sends: LostSends
 ) -> None:
     subscription, _ = opt_in(reader, push)
-    billing_app.config["NOTIFICATION_START_AFTER_RESPONSE"] = False  # the process "died"
+    sends.lose()  # the broker lost the job, and nothing swept it
     assert publish(billing_app).status_code == 202
     assert push.posts(subscription["endpoint"]) == 0
+    sends.restore()
     runner = billing_app.test_cli_runner()
     result = runner.invoke(args=["notifications", "sweep", "--older-than", "0"])
     assert result.exit_code == 0 and "swept 1" in result.output, result.output
     assert len(push.messages(subscription["endpoint"])) == 1
     again = runner.invoke(args=["notifications", "sweep", "--older-than", "0"])
     assert "swept 0" in again.output and push.posts(subscription["endpoint"]) == 1
+
+
+def test_publishing_queues_the_fan_out_and_sends_nothing_in_the_request(
+    billing_app: Flask, reader: FlaskClient, push: PushStandIn, sends: LostSends
+) -> None:
+    from paywall.notifications.tasks import run_story
+    from paywall.queue import Job
+
+    subscription, _ = opt_in(reader, push)
+    sends.lose()
+    assert publish(billing_app).status_code == 202
+    assert push.posts(subscription["endpoint"]) == 0  # no worker ran: nothing was sent
+    with billing_app.app_context():
+        jobs = db.session.execute(
+            select(Job.task, Job.args, Job.finished_at).where(Job.task.like("notifications.%"))
+        ).all()
+        assert [tuple(j) for j in jobs] == [("notifications.plan_story", ["story-1"], None)]
+        assert db.session.scalars(select(StoryDelivery)).all() == []  # not even planned
+        db.session.remove()
+    assert publish(billing_app).status_code == 200  # the same id again queues nothing more
+    with billing_app.app_context():
+        assert len(db.session.scalars(select(Job).where(Job.task.like("notif%"))).all()) == 1
+        db.session.remove()
+    run_story(billing_app, "story-1")
+    assert len(push.messages(subscription["endpoint"])) == 1
+
+
+def test_plan_job_queues_one_delivery_job_per_batch(
+    billing_app: Flask,
+    billing_auth: AuthActions,
+    stripe_actions: Stripe,
+    push: PushStandIn,
+    sends: LostSends,
+) -> None:
+    from paywall.queue import Job
+
+    first, _ = premium(stripe_actions, billing_auth, "batches@example.com")
+    browsers = [first] + [billing_auth.browser("batches@example.com", f"D{i}") for i in range(3)]
+    endpoints = [opt_in(browser, push)[0]["endpoint"] for browser in browsers]
+    sends.lose()
+    publish(billing_app)
+    with billing_app.app_context():
+        [plan] = db.session.scalars(select(Job).where(Job.task.like("notif%"))).all()
+        task = billing_app.extensions["celery"].tasks[plan.task]
+        db.session.remove()
+    task.apply(args=plan.args, kwargs={"job_id": plan.id})  # as a worker runs it
+    with billing_app.app_context():
+        jobs = db.session.scalars(select(Job).where(Job.task.like("notif%")).order_by(Job.id)).all()
+        assert [(j.task, j.args, j.outcome) for j in jobs] == [
+            ("notifications.plan_story", ["story-1"], "done"),
+            ("notifications.deliver_batch", ["story-1", 0], None),
+            ("notifications.deliver_batch", ["story-1", 1], None),
+        ]  # 4 subscriptions in batches of 3
+        db.session.remove()
+    assert sum(push.posts(e) for e in endpoints) == 0
+    for job_row in jobs[1:]:
+        task = billing_app.extensions["celery"].tasks[job_row.task]
+        task.apply(args=job_row.args, kwargs={"job_id": job_row.id})
+        task.apply(args=job_row.args, kwargs={"job_id": job_row.id})  # delivered twice
+    assert [push.posts(e) for e in endpoints] == [1] * 4
+    assert counts(billing_app)["delivered"] == 4
