@@ -21,10 +21,9 @@ from article_site.content import Article, articles
 from article_site.gifts import VISITOR_COOKIE, GiftDecision, new_visitor, open_gift
 from article_site.meter import METER_COOKIE, AnonymousMeter, MeterDecision, account_read
 from article_site.paywall_client import PaywallClient
-from article_site.readers import TOKEN_COOKIE, Reader, identify
-from paywall.entitlements.verifier import can_read
+from article_site.readers import TOKEN_COOKIE, Reader, identify, token_cookie
+from paywall.entitlements.verifier import DEFAULT_LEEWAY, RemoteKeys, can_read
 
-DEMO_KEY = "demo-only-entitlement-key"
 #: The secret the site once fell back to: published in the source, refused everywhere.
 OLD_DEMO_SECRET = "demo-only-article-site-secret"  # noqa: S105
 
@@ -35,21 +34,16 @@ class SiteConfigError(RuntimeError):
 
 def check_site_config(config: dict[str, Any]) -> None:
     """Refuse what the service refuses outside demo mode (issue 11: the site fell back to
-    hard-coded secrets and never refused them). In demo, fill in per-process values."""
+    hard-coded secrets and never refused them). In demo, fill in per-process values. The site
+    holds no token keys: it verifies with the service's public JWKS."""
     secret = config.get("SECRET_KEY")
     if config.get("DEMO"):
         if not secret or secret == OLD_DEMO_SECRET:
             config["SECRET_KEY"] = secrets.token_hex(32)
-        config["ENTITLEMENT_KEYS"] = config.get("ENTITLEMENT_KEYS") or [DEMO_KEY]
         return
     if not secret or secret == OLD_DEMO_SECRET or len(str(secret)) < 32:
         raise SiteConfigError(
             "ARTICLE_SITE_SECRET_KEY is missing, a published default, or shorter than 32 characters"
-        )
-    keys = config.get("ENTITLEMENT_KEYS") or []
-    if not keys or DEMO_KEY in keys or any(len(k) < 32 for k in keys):
-        raise SiteConfigError(
-            "PAYWALL_ENTITLEMENT_KEYS must list one or more keys of at least 32 characters"
         )
 
 
@@ -63,9 +57,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         PAYWALL_URL=os.environ.get("ARTICLE_SITE_PAYWALL_URL", "http://127.0.0.1:8000"),
         PAYWALL_API_URL=os.environ.get("ARTICLE_SITE_PAYWALL_API_URL"),
         SITE_URL=os.environ.get("PAYWALL_SITE_URL", "http://127.0.0.1:8001"),
-        ENTITLEMENT_KEYS=[
-            k for k in os.environ.get("PAYWALL_ENTITLEMENT_KEYS", "").split(",") if k
-        ],
+        # The service's public keys (default: <PAYWALL_API_URL>/.well-known/jwks.json).
+        JWKS_URL=os.environ.get("ARTICLE_SITE_JWKS_URL"),
+        # Seconds of clock difference tolerated between this server and the service.
+        TOKEN_LEEWAY=float(os.environ.get("ARTICLE_SITE_TOKEN_LEEWAY", str(DEFAULT_LEEWAY))),
         DEVICE_COOKIE_NAME=os.environ.get("PAYWALL_DEVICE_COOKIE_NAME", "paywall_session"),
         # The service's own cookie settings: a rotated session value is written back to the
         # same cookie (same domain), or the browser would hold two.
@@ -96,6 +91,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             current.session = new_value
 
     client = PaywallClient(app.config["PAYWALL_API_URL"], on_rotation=rotated)
+    keys = RemoteKeys(
+        app.config["JWKS_URL"]
+        or app.config["PAYWALL_API_URL"].rstrip("/") + "/.well-known/jwks.json",
+        issuer=app.config["PAYWALL_URL"].rstrip("/"),
+    )
+    cookies = token_cookie(app.config["SECRET_KEY"])
     watcher = _watcher(app)
     anonymous_meter = AnonymousMeter(app.config["SECRET_KEY"], app.config["METER_LIMIT"])
     CSRFProtect(app)
@@ -105,9 +106,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             g.reader = identify(
                 request,
                 cookie_name=app.config["DEVICE_COOKIE_NAME"],
-                keys=app.config["ENTITLEMENT_KEYS"],
+                keys=keys,
                 client=client,
+                cookies=cookies,
                 wants=wants,
+                leeway=app.config["TOKEN_LEEWAY"],
                 revocations=watcher,
             )
         return g.reader  # type: ignore[no-any-return]

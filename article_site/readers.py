@@ -1,7 +1,9 @@
 """Who is reading: decided on the site's own server, offline, before anything is rendered.
 
-The entitlement token is kept in an HttpOnly cookie together with a fingerprint of the paywall
-session it was issued for; it is checked with the offline verifier on every page view and
+The entitlement token is kept in an HttpOnly cookie the site signs with its own secret; it is
+checked on every page view with the offline verifier, against the service's public keys (JWKS)
+and against the paywall session cookie it came with (the token's ``cnf.sth`` is a hash of the
+session it was issued for, so a token copied next to any other session value is refused). It is
 renewed from the paywall service only when it is about to expire (or the session changed).
 When the service rotates the session's value on a renewal, the new value is what the token is
 bound to and what the reader's session cookie becomes.
@@ -9,15 +11,15 @@ bound to and what the reader's session cookie becomes.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Request
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from article_site.paywall_client import PaywallClient
-from paywall.entitlements.verifier import TokenError, can_read, verify
+from paywall.entitlements.verifier import DEFAULT_LEEWAY, RemoteKeys, TokenError, can_read
 
 TOKEN_COOKIE = "site_entitlement"  # noqa: S105 - a cookie name
 RENEW_BEFORE = 30  # seconds before expiry
@@ -57,17 +59,20 @@ class Reader:
         return self.claims is not None
 
 
-def fingerprint(session_value: str) -> str:
-    return hashlib.sha256(session_value.encode()).hexdigest()[:16]
+def token_cookie(secret: str) -> URLSafeSerializer:
+    """The site's own signature on the token cookie (its secret, not the service's)."""
+    return URLSafeSerializer(secret, salt="article_site.entitlement")
 
 
 def identify(
     request: Request,
     *,
     cookie_name: str,
-    keys: list[str],
+    keys: RemoteKeys,
     client: PaywallClient,
+    cookies: URLSafeSerializer,
     wants: str | None = None,
+    leeway: float = DEFAULT_LEEWAY,
     revocations: Any = None,
 ) -> Reader:
     """Who is reading. ``wants`` is the access level of the page: a cached token that does not
@@ -77,11 +82,14 @@ def identify(
     cached = request.cookies.get(TOKEN_COOKIE, "")
     if not session:
         return Reader(clear_token=bool(cached))
-    token, _, fp = cached.rpartition("|")
+    try:
+        token = str(cookies.loads(cached)) if cached else ""
+    except BadSignature:
+        token = ""  # not a cookie this site set
     claims = None
-    if token and fp == fingerprint(session):
+    if token:
         try:
-            claims = verify(token, keys)
+            claims = keys.verify(token, session=session, leeway=leeway)
         except TokenError:
             claims = None
     # The session ended or the account lost access since the token was issued: renew now (the
@@ -111,9 +119,9 @@ def identify(
         )
     session = answer.session_token or session  # rotated by this renewal: the cookie follows
     try:
-        fresh = verify(answer.token, keys)
+        fresh = keys.verify(answer.token, session=session, leeway=leeway)
     except TokenError:
         return Reader(
             notice="The paywall answered with a token this site cannot verify.", clear_token=True
         )
-    return Reader(claims=fresh, session=session, set_token=f"{answer.token}|{fingerprint(session)}")
+    return Reader(claims=fresh, session=session, set_token=cookies.dumps(answer.token))

@@ -52,7 +52,7 @@ def app_for(ctx: Context, state: DbState) -> Flask:
             {
                 "DATABASE_URL": state.url,
                 "SECRET_KEY": ctx.secret_key,
-                "ENTITLEMENT_KEYS": [ctx.entitlement_key],
+                "ENTITLEMENT_SIGNING_KEYS": [ctx.entitlement_key],
                 "VAPID_PRIVATE_KEY": ctx.vapid_key,
                 "STRIPE_API_KEY": ctx.stripe_key,
                 "STRIPE_WEBHOOK_SECRET": [ctx.webhook_secret],

@@ -10,6 +10,7 @@ no worker reads: the benchmark measures the webhook, not the enforcement).
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 import uuid
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from bench.runner import Context
 
 PATH = "/api/v1/stripe/webhook"
-REDIS = "redis://127.0.0.1:6379/0"
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def live_subscribers(url: str) -> int:

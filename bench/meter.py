@@ -1,5 +1,6 @@
-"""Benchmark 7: the metered read (``POST /api/v1/meter/reads``'s service path) with 1,000,000
-accounts and their reads of this month and last, against the same path on a small table.
+"""The meter benchmark: the metered read (``POST /api/v1/meter/reads``'s service path) with
+1,000,000 accounts and their reads of this month and last, against the same path on a small
+table.
 
 Both databases are migrated by the service's own migrations and seeded server-side
 (``INSERT ... SELECT generate_series``), not through the ORM. The measured call is the one the
@@ -7,8 +8,8 @@ view makes, ``meter_service().read(account, article)``, each in its own app cont
 request has): the reader's access (subscription and grant lookups), the account row lock, the
 row of this article this month, the count of this month's reads, the insert. Each call is rolled
 back, so every call meets the same state (a new article with one place left); the commit
-itself does not depend on the table's size. Calls alternate between the two databases, round
-by round, so the ratio compares like with like on a noisy machine."""
+itself does not depend on the table's size. Calls to the two databases are interleaved one by
+one, so the ratio compares like with like on a noisy machine."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def _config(ctx: Context, url: str) -> dict[str, Any]:
     return {
         "DATABASE_URL": url,
         "SECRET_KEY": ctx.secret_key,
-        "ENTITLEMENT_KEYS": [ctx.entitlement_key],
+        "ENTITLEMENT_SIGNING_KEYS": [ctx.entitlement_key],
         "VAPID_PRIVATE_KEY": ctx.vapid_key,
         "STRIPE_API_KEY": ctx.stripe_key,
         "STRIPE_WEBHOOK_SECRET": [ctx.webhook_secret],
@@ -274,7 +275,7 @@ def _report(
     small, large, ratio = (Runs.of(results[k]) for k in ("small", "large", "ratio"))
     ctx.report.rows.append(
         ctx.row(
-            f"7. Metered read at {size.accounts:,} accounts, ms/call",
+            f"Meter: metered read at {size.accounts:,} accounts, ms/call",
             large.fmt(3, "ms"),
             small.fmt(3, "ms") + f" at {SMALL_ACCOUNTS:,} accounts",
             ratio.fmt(2, "×"),
@@ -288,7 +289,7 @@ def _report(
     )
     ctx.report.rows.append(
         ctx.row(
-            f"7. Metered read at {size.accounts:,} accounts: PostgreSQL execution time of its"
+            f"Meter: metered read at {size.accounts:,} accounts: PostgreSQL execution time of its"
             " SELECTs, ms",
             server_large.fmt(3, "ms"),
             server_small.fmt(3, "ms") + f" at {SMALL_ACCOUNTS:,} accounts",
@@ -297,7 +298,7 @@ def _report(
             None,
         )
     )
-    sec = ctx.report.section("meter", "7. The meter at 1,000,000 accounts", ctx.command("meter"))
+    sec = ctx.report.section("meter", "The meter at 1,000,000 accounts", ctx.command("meter"))
     sec.add(*(__doc__ or "").split("\n\n")[1:2])
     sec.add(
         "",

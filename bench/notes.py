@@ -24,56 +24,6 @@ def _med(values: list[float]) -> float:
     return Runs.of(values).median
 
 
-def _tokens(ctx: Context, sec: Section, warm: Runs, cold: Runs) -> None:
-    res = ctx.results["tokens"]
-    br = res["breakdown"]
-    never = res["never_seen"]
-    hmac_us = _med(br["HMAC-SHA256 (= baseline)"])
-    json_us = _med(br["bytes→str + json.loads"])
-    zlib_us = _med(br["zlib.decompress"]) if "zlib.decompress" in br else 0.0
-    b64_us = _med(br["base64-decode the payload (itsdangerous)"])
-    plain = _med(
-        [
-            v / b
-            for v, b in zip(
-                never["proposal: Verifier.verify on the same claims signed without zlib"],
-                never["raw HMAC-SHA256 (hmac.digest, same bytes)"],
-                strict=True,
-            )
-        ]
-    )
-    floor = sum(_med(v) for k, v in br.items() if k != "zlib.decompress")
-    sec.add(
-        f"**Repeated token: {'target met' if warm.median <= 3 else 'target missed'}**"
-        f" ({warm.median:.2f}× the raw HMAC). **Never-seen token:"
-        f" {'target met' if cold.median <= 3 else 'target missed'}** ({cold.median:.2f}×)."
-    )
-    if cold.median <= 3:
-        return
-    sec.add(
-        "",
-        "A never-seen token is decoded in full: base64"
-        + (f" ({b64_us:.2f} µs), zlib ({zlib_us:.2f} µs)" if zlib_us else f" ({b64_us:.2f} µs)")
-        + f" and JSON ({json_us:.2f} µs) against {hmac_us:.2f} µs for the HMAC. A frontend"
-        " pays this once per reader and token (every `ENTITLEMENT_TTL`, 300 s); the views"
-        " after it are the repeated case.",
-        "",
-        "What would bring it down:",
-        "",
-        "1. **Issue uncompressed tokens**: `EntitlementService.issue`"
-        " (`paywall/entitlements/services.py`) signs with a serializer that never compresses"
-        " (itsdangerous compresses only when it saves a byte, and every verifier accepts both"
-        f" forms). Measured in this run: {plain:.2f}× the HMAC for the same claims, the token"
-        " about a third longer.",
-        "2. **Smaller claims**: the payload is JSON parsed on every new token; fewer or shorter"
-        " claims (`kid` and `aud` are constant, `features` could be a short code) shrink base64"
-        " and JSON alike.",
-        "",
-        f"Without zlib the steps above add up to {floor / hmac_us:.1f}× the HMAC: the floor for"
-        " any verifier that parses a new token's JSON with the standard library.",
-    )
-
-
 def _numbered(items: list[str]) -> list[str]:
     return [f"{i}. {text}" for i, text in enumerate(items, 1)]
 

@@ -78,7 +78,7 @@ def _site(ctx: Context, service_url: str, key: str) -> tuple[Any, str]:
         {
             "PAYWALL_URL": service_url,
             "SITE_URL": f"http://127.0.0.1:{port}",
-            "ENTITLEMENT_KEYS": [ctx.entitlement_key],
+            "ENTITLEMENT_SIGNING_KEYS": [ctx.entitlement_key],
             "SECRET_KEY": secrets.token_hex(32),
             "PUBLISHER_KEY": key,
             "TESTING": True,

@@ -123,7 +123,9 @@ class Context:
         self.results: dict[str, Any] = {}
         self.sanity: list[str] = []  # harness problems (the smoke run fails on any)
         self.secret_key = secrets.token_hex(32)
-        self.entitlement_key = secrets.token_hex(32)
+        from paywall.entitlements.keys import generate_pem
+
+        self.entitlement_key = generate_pem()  # Ed25519, per run
         from paywall.notifications.push import new_vapid_pem
 
         self.vapid_key = new_vapid_pem()  # per run, like the other keys
@@ -171,7 +173,7 @@ class Context:
             {
                 "PAYWALL_DATABASE_URL": db_url,
                 "PAYWALL_SECRET_KEY": self.secret_key,
-                "PAYWALL_ENTITLEMENT_KEYS": self.entitlement_key,
+                "PAYWALL_ENTITLEMENT_SIGNING_KEYS": json.dumps([self.entitlement_key]),
                 "PAYWALL_VAPID_PRIVATE_KEY": self.vapid_key,
                 "PAYWALL_STRIPE_API_KEY": self.stripe_key,
                 "PAYWALL_STRIPE_WEBHOOK_SECRET": self.webhook_secret,
@@ -189,7 +191,8 @@ class Context:
         """The non-secret settings every service run uses (for the report)."""
         return [
             "`PAYWALL_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/<bench db>`",
-            "`PAYWALL_SECRET_KEY`, `PAYWALL_ENTITLEMENT_KEYS` (random, 64 chars, per run)",
+            "`PAYWALL_SECRET_KEY` (random, 64 chars), `PAYWALL_ENTITLEMENT_SIGNING_KEYS` (a new"
+            " Ed25519 key), per run",
             "`PAYWALL_STRIPE_API_KEY`, `PAYWALL_STRIPE_WEBHOOK_SECRET` (random per run),"
             " `PAYWALL_STRIPE_API_BASE=<Stripe stand-in on loopback>`",
             "`PAYWALL_SMTP_URL=smtp://127.0.0.1:<unused port>`",

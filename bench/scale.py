@@ -114,7 +114,7 @@ def hot_queries(
         {
             "DATABASE_URL": state.url,
             "SECRET_KEY": ctx.secret_key,
-            "ENTITLEMENT_KEYS": [ctx.entitlement_key],
+            "ENTITLEMENT_SIGNING_KEYS": [ctx.entitlement_key],
             "VAPID_PRIVATE_KEY": ctx.vapid_key,
             "STRIPE_API_KEY": ctx.stripe_key,
             "STRIPE_WEBHOOK_SECRET": [ctx.webhook_secret],

@@ -49,8 +49,8 @@ def demo_environment(environ: dict[str, str]) -> tuple[dict[str, str], bool]:
     env.setdefault("ARTICLE_SITE_SECRET_KEY", secrets.token_hex(32))
     env.setdefault("PAYWALL_PUBLIC_URL", f"http://127.0.0.1:{SERVICE_PORT}")
     env.setdefault("PAYWALL_SITE_URL", f"http://127.0.0.1:{SITE_PORT}")
-    # One key shared by the service (signs) and the news site (verifies offline).
-    env.setdefault("PAYWALL_ENTITLEMENT_KEYS", "demo-" + secrets.token_hex(32))
+    # The service signs tokens with an Ed25519 key it keeps in instance/ (demo mode makes it
+    # at the first start); the news site verifies with the public keys from the JWKS URL.
     # The site follows the revocation feed with a publisher key: the first configured, else one
     # made for this run.
     configured = publisher_keys(env.get("PAYWALL_PUBLISHER_API_KEYS", ""))
@@ -169,7 +169,11 @@ def main() -> int:
                 env=env,
             )
         )
-        site_env = {**env, "ARTICLE_SITE_PAYWALL_URL": env["PAYWALL_PUBLIC_URL"]}
+        site_env = {
+            **env,
+            "ARTICLE_SITE_PAYWALL_URL": env["PAYWALL_PUBLIC_URL"],
+            "ARTICLE_SITE_JWKS_URL": env["PAYWALL_PUBLIC_URL"] + "/.well-known/jwks.json",
+        }
         children.append(
             subprocess.Popen(
                 [str(BIN / "flask"), "--app", "article_site", "run", "--port", str(SITE_PORT)],

@@ -36,6 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from paywall.devices import auth as device_auth
     from paywall.devices import cli as device_cli
     from paywall.devices import views as session_views
+    from paywall.entitlements import cli as entitlement_cli
     from paywall.entitlements import revocations as _revocations  # noqa: F401 - the table
     from paywall.entitlements import views as entitlement_views
     from paywall.errors import register_error_handlers
@@ -72,6 +73,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(account_pages.bp)
     app.register_blueprint(billing_pages.bp)
+    app.register_blueprint(entitlement_views.well_known)
     for blueprint in (
         account_views.blp,
         session_views.blp,
@@ -88,6 +90,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     billing_cli.init_app(app)
     outbox_cli.init_app(app)
     grant_cli.init_app(app)
+    entitlement_cli.init_app(app)
     # Error handlers, then the proxy middleware around everything
     register_error_handlers(app)
     _trust_proxies(app)

@@ -19,7 +19,6 @@ from paywall.instance import instance_secret, private_file
 
 #: The old published demo secret: refused everywhere (the demo now generates its own).
 DEMO_SECRET = "demo-only-secret-key-do-not-use-in-production"  # noqa: S105
-DEMO_ENTITLEMENT_KEY = "demo-only-entitlement-key"
 
 DAY = 24 * 3600
 
@@ -102,8 +101,9 @@ DEFAULTS: dict[str, Any] = {
         "premium_content": "Every article in full",
         "notifications": "Breaking-news notifications",
     },
-    # Entitlement tokens
-    "ENTITLEMENT_KEYS": [],
+    # Entitlement tokens: Ed25519 private keys (PKCS#8 PEM or JWK), newest first; the first
+    # signs, all are published at /.well-known/jwks.json. Demo: instance/entitlement_signing_key.pem
+    "ENTITLEMENT_SIGNING_KEYS": [],
     "ENTITLEMENT_TTL": 300,
     # Revocations (paywall.entitlements.revocations): the feed and the in-process state
     "REVOCATION_LEEWAY": 120,  # the frontends' offline leeway: listed for TTL + this
@@ -174,7 +174,6 @@ DEFAULTS: dict[str, Any] = {
 
 LIST_SETTINGS = (
     "STRIPE_WEBHOOK_SECRET",
-    "ENTITLEMENT_KEYS",
     "TRUSTED_ORIGINS",
     "PUBLISHER_API_KEYS",
     "OUTBOUND_WEBHOOK_URLS",
@@ -196,13 +195,18 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     cfg = app.config
     for key in LIST_SETTINGS:
         cfg[key] = _as_list(cfg.get(key))
+    cfg["ENTITLEMENT_SIGNING_KEYS"] = _key_list(cfg.get("ENTITLEMENT_SIGNING_KEYS"))
     demo = bool(cfg["DEMO"])  # debug never implies demo: it would drop every check below
     if demo:
         # Never a published value (a link for someone else's address was forged with one):
         # ``make run`` passes a per-run secret; without one, a random one kept in instance/.
         if not cfg["SECRET_KEY"] or cfg["SECRET_KEY"] == DEMO_SECRET:
             cfg["SECRET_KEY"] = instance_secret(app.instance_path, "secret_key")
-        cfg["ENTITLEMENT_KEYS"] = cfg["ENTITLEMENT_KEYS"] or [DEMO_ENTITLEMENT_KEY]
+        from paywall.entitlements.keys import demo_signing_key
+
+        cfg["ENTITLEMENT_SIGNING_KEYS"] = cfg["ENTITLEMENT_SIGNING_KEYS"] or [
+            demo_signing_key(app.instance_path)
+        ]
         cfg["SESSION_COOKIE_SECURE"] = bool(cfg.get("SESSION_COOKIE_SECURE_IN_DEMO", False))
     cfg["DATABASE_URL"] = cfg["DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI")
     if cfg["DATABASE_URL"]:
@@ -243,6 +247,13 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_TRUSTED_PROXY_COUNT must be 0 or a positive integer")
     if not isinstance(cfg["METER_LIMIT"], int) or cfg["METER_LIMIT"] < 0:
         raise ConfigError("PAYWALL_METER_LIMIT must be a non-negative integer")
+    if cfg.get("ENTITLEMENT_KEYS"):
+        raise ConfigError(
+            "PAYWALL_ENTITLEMENT_KEYS (shared HMAC keys) is no longer read: tokens are signed"
+            " with Ed25519, set PAYWALL_ENTITLEMENT_SIGNING_KEYS and give frontends the JWKS URL"
+        )
+    if "ENTITLEMENT_SIGNING_KEYS" in cfg or not demo:  # (a partial demo config lacks it)
+        _check_signing_keys(cfg.get("ENTITLEMENT_SIGNING_KEYS", []))
     if cfg.get("METRICS_TOKEN") and len(str(cfg["METRICS_TOKEN"])) < 32:
         raise ConfigError("PAYWALL_METRICS_TOKEN must be at least 32 characters")
     if cfg.get("OUTBOUND_WEBHOOK_URLS") and not _webhook_secret_ok(
@@ -273,11 +284,6 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError(
             "PAYWALL_SECRET_KEY is missing, the demo default, or shorter than 32 characters"
         )
-    keys = cfg["ENTITLEMENT_KEYS"]
-    if not keys or DEMO_ENTITLEMENT_KEY in keys or any(len(k) < 32 for k in keys):
-        raise ConfigError(
-            "PAYWALL_ENTITLEMENT_KEYS must list one or more keys of at least 32 characters"
-        )
     if any(len(k) < 32 for k in cfg["PUBLISHER_API_KEYS"]):
         raise ConfigError("PAYWALL_PUBLISHER_API_KEYS: every key must be at least 32 characters")
     if cfg.get("STRIPE_API_KEY") and not cfg["STRIPE_WEBHOOK_SECRET"]:
@@ -288,6 +294,29 @@ def check_config(cfg: Mapping[str, Any], *, demo: bool) -> None:
         raise ConfigError("PAYWALL_SMTP_URL is not set")
     if not cfg.get("VAPID_PRIVATE_KEY"):
         raise ConfigError("PAYWALL_VAPID_PRIVATE_KEY is not set (see README: notifications)")
+
+
+def _check_signing_keys(entries: list[Any]) -> None:
+    from paywall.entitlements.keys import SigningKeyError, signing_keys
+
+    if not entries:
+        raise ConfigError(
+            "PAYWALL_ENTITLEMENT_SIGNING_KEYS is not set: list one or more Ed25519 private keys"
+            " (PKCS#8 PEM or JWK; `flask --app wsgi entitlements new-key` makes one)"
+        )
+    try:
+        signing_keys(entries)
+    except SigningKeyError as exc:
+        raise ConfigError(f"PAYWALL_ENTITLEMENT_SIGNING_KEYS: {exc}") from exc
+
+
+def _key_list(value: Any) -> list[Any]:
+    """Signing keys: a JSON list of PEM strings or JWK objects (or one of either alone)."""
+    if value is None or value == "" or value == []:
+        return []
+    if isinstance(value, str | Mapping):
+        return [value]
+    return list(value)
 
 
 def _contrast_with_white(color: str) -> float:

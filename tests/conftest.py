@@ -25,6 +25,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from paywall import create_app
+from paywall.entitlements.keys import generate_pem
 from paywall.extensions import db, limiter
 
 PG_URL = os.environ.get("PAYWALL_TEST_DATABASE_URL")
@@ -155,7 +156,7 @@ def base_config(database_url: str, smtp_port: int, **overrides: Any) -> dict[str
         "TESTING": True,
         "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_hex(32),
-        "ENTITLEMENT_KEYS": [secrets.token_hex(32)],
+        "ENTITLEMENT_SIGNING_KEYS": [generate_pem()],
         "VAPID_PRIVATE_KEY": VAPID_KEY,
         "PUBLIC_URL": "https://paywall.test",
         "SITE_URL": "https://news.test",

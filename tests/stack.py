@@ -41,7 +41,8 @@ class LiveStack:
     service: Served
     site: Served
     standin: Any
-    keys: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # the service's signing keys (PEM)
+    publisher_key: str = ""
 
     def stop(self) -> None:
         watcher = self.site.app.extensions.get("revocation_watcher")
@@ -53,10 +54,11 @@ class LiveStack:
 
 
 def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: Any) -> LiveStack:
-    """Service + site on free ports; the site and service share the entitlement keys."""
+    """Service + site on free ports; the site verifies tokens with the service's JWKS."""
     from article_site import create_app as create_site
+    from paywall.entitlements.keys import generate_pem
 
-    keys = [secrets.token_hex(32)]
+    keys = [generate_pem()]
     # The site follows the revocation feed with the first publisher key.
     publisher_keys = overrides.pop("PUBLISHER_API_KEYS", None) or [secrets.token_urlsafe(32)]
     # Bind first so the service knows its own public URL (links in emails, Checkout return).
@@ -72,7 +74,7 @@ def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: An
         PUBLIC_URL=f"http://127.0.0.1:{port}",
         SITE_URL=f"http://127.0.0.1:{site_port}",
         SESSION_COOKIE_SECURE=False,
-        ENTITLEMENT_KEYS=keys,
+        ENTITLEMENT_SIGNING_KEYS=keys,
         STRIPE_API_KEY=STANDIN_API_KEY,
         STRIPE_WEBHOOK_SECRET=[STANDIN_WEBHOOK_SECRET],
         STRIPE_API_BASE=standin.url,
@@ -89,14 +91,13 @@ def start_stack(database_url: str, smtp_port: int, standin: Any, **overrides: An
         {
             "PAYWALL_URL": service.url,
             "SITE_URL": f"http://127.0.0.1:{site_port}",
-            "ENTITLEMENT_KEYS": keys,
             "SECRET_KEY": secrets.token_hex(16),
             "TESTING": True,
             "PUBLISHER_KEY": publisher_keys[0],
         }
     )
     site = _serve_on(site_app, site_port)
-    return LiveStack(service, site, standin, keys)
+    return LiveStack(service, site, standin, keys, publisher_keys[0])
 
 
 def _serve_on(app: Flask, port: int) -> Served:

@@ -105,6 +105,13 @@ class EntitlementsSchema(ma.Schema):
     reason = ma.fields.String()
 
 
+class GrantedSchema(ma.Schema):
+    features = ma.fields.List(ma.fields.String(), required=True)
+    features_text = ma.fields.List(ma.fields.String(), required=True)
+    max_devices = ma.fields.Integer(allow_none=True)
+    until = ma.fields.String(required=True, metadata={"description": "ISO 8601, UTC"})
+
+
 class AccountSchema(ma.Schema):
     id = ma.fields.String(required=True)
     email = ma.fields.String(required=True)
@@ -112,6 +119,11 @@ class AccountSchema(ma.Schema):
     created_at = ma.fields.String(required=True)
     subscription = ma.fields.Nested(SubscriptionSchema, allow_none=True)
     entitlements = ma.fields.Nested(EntitlementsSchema)
+    granted = ma.fields.Nested(
+        GrantedSchema,
+        allow_none=True,
+        metadata={"description": "Access granted by hand (flask access grant), if active"},
+    )
 
 
 class PasswordChangeSchema(ma.Schema):

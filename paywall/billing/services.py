@@ -356,9 +356,12 @@ class BillingService:
         return self.access_for(account).max_devices
 
     def describe_account(self, account: Account) -> dict[str, Any]:
+        from paywall.grants.services import GrantService
+
         sub = self.current_subscription(account.id)
         access = self.with_grant(account, self.access_of(sub))
         plan = self._plan(sub.price_id) if sub else None
+        grant = GrantService(self.session).grant_for(account.id)
         return {
             "id": account.id,
             "email": account.email,
@@ -370,6 +373,17 @@ class BillingService:
                 "features": list(access.features),
                 "max_devices": access.max_devices,
                 "reason": access.reason,
+            },
+            # Access given by hand (issue 14), shown on the account page beside any plan.
+            "granted": None
+            if grant is None
+            else {
+                "features": list(grant.features),
+                "features_text": wording.feature_words(
+                    grant.features, self.settings.feature_labels
+                ),
+                "max_devices": grant.max_devices,
+                "until": grant.until.isoformat(),
             },
         }
 

@@ -25,12 +25,19 @@ class IssuedTokenSchema(ma.Schema):
 
 class VerifyRequestSchema(ma.Schema):
     token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=4000))
+    session = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=200),
+        metadata={
+            "description": "The device session value the token came with: if given, a "
+            "token issued for another session is refused (reason wrong_session)."
+        },
+    )
 
 
 class VerifyResultSchema(ma.Schema):
     valid = ma.fields.Boolean(required=True)
     claims = ma.fields.Dict()
-    reason = ma.fields.String(metadata={"enum": ["expired", "invalid", "revoked"]})
+    reason = ma.fields.String(metadata={"enum": ["expired", "invalid", "revoked", "wrong_session"]})
 
 
 class CheckHeadersSchema(ma.Schema):
@@ -40,6 +47,13 @@ class CheckHeadersSchema(ma.Schema):
     token = ma.fields.String(
         data_key="X-Paywall-Token",
         metadata={"description": "The entitlement token (or send Authorization: Bearer)."},
+    )
+    session = ma.fields.String(
+        data_key="X-Paywall-Session",
+        metadata={
+            "description": "The device session value the token was issued for (or send "
+            "the session cookie)."
+        },
     )
     access_level = ma.fields.String(
         data_key="X-Paywall-Access-Level",

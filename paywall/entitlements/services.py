@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-import time
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from itsdangerous import URLSafeSerializer
-from sqlalchemy import select
-
+from paywall import clock
 from paywall.accounts.models import Account
 from paywall.billing.access import Access
 from paywall.billing.services import BillingService
-from paywall.clock import utcnow
 from paywall.devices.models import DeviceSession
-from paywall.devices.services import DevicePolicy, end_code
+from paywall.entitlements.keys import SigningKeys, signing_keys
 from paywall.entitlements.verifier import (
     AUDIENCE,
     TokenError,
     TokenExpired,
+    TokenWrongSession,
     Verifier,
-    key_id,
-    serializer,
+    check_times,
+    session_hash,
 )
-from paywall.types import DbSession
+
+if TYPE_CHECKING:
+    from paywall.entitlements.revocations import RevocationState
+
+#: Online checks tolerate this much clock difference between service hosts: a token's ``iat``
+#: up to 5 s in the future, its ``exp`` up to 5 s past.
+ONLINE_LEEWAY = 5
 
 
 @dataclass(frozen=True)
@@ -38,88 +42,86 @@ class IssuedToken:
 class EntitlementService:
     def __init__(
         self,
-        session: DbSession,
         billing: BillingService,
-        policy: DevicePolicy,
-        keys: list[str],
+        keys: SigningKeys,
+        issuer: str,
         ttl: int,
     ) -> None:
-        self.session = session
         self.billing = billing
-        self.policy = policy
         self.keys = keys
+        self.issuer = issuer
         self.ttl = ttl
-        self.signer, self.verifier = _signing(tuple(keys))
+        self.verifier = _verifier(keys, issuer)
 
-    def issue(self, account: Account, device: DeviceSession) -> IssuedToken:
-        """A token for this device session carrying what the reader may do right now. The
-        caller has already checked the session is active (``login_required``)."""
+    def issue(self, account: Account, device: DeviceSession, session_value: str) -> IssuedToken:
+        """A token for this device session carrying what the reader may do right now, bound
+        to ``session_value`` (the session's secret value as the response leaves). The caller
+        has already checked the session is active (``login_required``)."""
         access = self.billing.access_for(account)
-        now = int(time.time())
+        now = int(clock.timestamp())
         claims = {
+            "iss": self.issuer,
             "sub": account.id,
+            "aud": AUDIENCE,
             "sid": device.id,
             "plan": access.plan,
             "features": list(access.features),
             "max_devices": access.max_devices,
             "iat": now,
             "exp": now + self.ttl,
-            "aud": AUDIENCE,
-            "kid": key_id(self.keys[0]),
+            "jti": secrets.token_urlsafe(16),
+            "cnf": {"sth": session_hash(session_value)},
         }
-        token = str(self.signer.dumps(claims))
-        return IssuedToken(token, datetime.fromtimestamp(now + self.ttl, UTC), access)
+        return IssuedToken(
+            self.keys.sign(claims), datetime.fromtimestamp(now + self.ttl, UTC), access
+        )
 
-    def check_online(self, token: str) -> tuple[dict[str, Any] | None, str | None]:
-        """(claims, None) if valid and not revoked, else (None, "expired"|"invalid"|"revoked").
-        Revoked: the device session ended, or the reader has lost a feature the token names."""
+    def check_online(
+        self,
+        token: str,
+        revocations: RevocationState,
+        *,
+        session: str | None,
+        bound: bool = True,
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """(claims, None) if valid and not revoked, else (None, reason): "expired", "invalid",
+        "wrong_session" or "revoked". ``bound=False`` skips the session check (a publisher's
+        server asking what a token says)."""
+        now = clock.timestamp()
         try:
-            claims = self.verifier.verify(token, leeway=0)  # our own clock issued it
+            if bound:
+                claims = self.verifier.verify(token, session=session, now=now, leeway=ONLINE_LEEWAY)
+            else:
+                claims = dict(self.verifier.load(token))  # read-only use below
+                check_times(claims, now=now, leeway=ONLINE_LEEWAY)
         except TokenExpired:
             return None, "expired"
+        except TokenWrongSession:
+            return None, "wrong_session"
         except TokenError:
             return None, "invalid"
-        from paywall.entitlements.revocations import revocation_state
-
-        if revocation_state().is_revoked(
-            str(claims.get("sub")), str(claims.get("sid")), claims.get("iat") or 0
-        ):
-            return None, "revoked"
-        device = self.session.scalar(
-            select(DeviceSession).where(DeviceSession.id == str(claims.get("sid")))
-        )
-        if device is None or device.account_id != claims.get("sub"):
-            return None, "revoked"
-        if end_code(device, utcnow(), self.policy) is not None:
-            return None, "revoked"
-        account = self.session.get(Account, device.account_id)
-        if account is None:
-            return None, "revoked"
-        now_features = set(self.billing.access_for(account).features)
-        if not set(claims.get("features") or ()) <= now_features:
+        if revocations.is_revoked(str(claims["sub"]), str(claims["sid"]), claims["iat"]):
             return None, "revoked"
         return claims, None
 
 
 @lru_cache(maxsize=8)
-def _signing(keys: tuple[str, ...]) -> tuple[URLSafeSerializer, Verifier]:
-    """Serializer and verifier per key list: key derivation once, not on every request."""
-    return serializer(list(keys)), Verifier(keys)
+def _verifier(keys: SigningKeys, issuer: str) -> Verifier:
+    """The service's own verifier per key list and issuer (built once, cache kept)."""
+    return Verifier(keys.jwks(), issuer=issuer)
 
 
 def entitlement_service() -> EntitlementService:
     from flask import current_app, g
 
     from paywall.billing.services import billing_service
-    from paywall.extensions import db
 
     if "entitlement_service" not in g:
         cfg = current_app.config
         g.entitlement_service = EntitlementService(
-            db.session,
             billing_service(),
-            DevicePolicy.from_config(cfg),
-            cfg["ENTITLEMENT_KEYS"],
+            signing_keys(cfg["ENTITLEMENT_SIGNING_KEYS"]),
+            str(cfg["PUBLIC_URL"]).rstrip("/"),
             int(cfg["ENTITLEMENT_TTL"]),
         )
     return g.entitlement_service  # type: ignore[no-any-return]

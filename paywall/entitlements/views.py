@@ -1,20 +1,23 @@
-"""The entitlements API: issue a token, verify one online, and an auth_request-style check."""
+"""The entitlements API: issue a token, verify one online, an auth_request-style check, and the
+public keys (``/.well-known/jwks.json``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint as ApiBlueprint
 
 from paywall import metrics
 from paywall.devices.auth import (
     current_device,
+    current_session_value,
     login_required,
     presented_token,
     rotated_session_value,
 )
+from paywall.entitlements.keys import signing_keys
 from paywall.entitlements.revocations import Cursor, revocation_state
 from paywall.entitlements.schemas import (
     CheckHeadersSchema,
@@ -25,16 +28,19 @@ from paywall.entitlements.schemas import (
     VerifyResultSchema,
 )
 from paywall.entitlements.services import entitlement_service
-from paywall.entitlements.verifier import can_read
+from paywall.entitlements.verifier import JWKS_MAX_AGE, can_read
+from paywall.errors import Unauthorized
 from paywall.publishers.auth import PUBLISHER_SECURITY, publisher_required
 from paywall.schemas import api_errors
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "entitlements",
     __name__,
     url_prefix="/api/v1/entitlements",
     description="Entitlement tokens for the article frontend",
 )
+#: ``/.well-known/jwks.json``: outside the API prefix, where JOSE clients look for it.
+well_known = Blueprint("well_known", __name__)
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -44,8 +50,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 @blp.response(200, IssuedTokenSchema, headers=None)
 @api_errors(blp, 401, 403)
 def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
-    """A short-lived token for this device session, naming what the reader may read."""
-    issued = entitlement_service().issue(current_user, current_device())
+    """A short-lived token for this device session, naming what the reader may read and bound
+    to the session value (``cnf.sth``)."""
+    session_value = current_session_value()
+    if not session_value:
+        raise Unauthorized()
+    issued = entitlement_service().issue(current_user, current_device(), session_value)
     metrics.TOKENS.inc()
     access = issued.access
     body = {
@@ -64,12 +74,18 @@ def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @blp.route("/verify", methods=["POST"])
+@publisher_required
+@blp.doc(security=PUBLISHER_SECURITY)
 @blp.arguments(VerifyRequestSchema)
 @blp.response(200, VerifyResultSchema)
-@api_errors(blp, 400, 403, 413, 422)
+@api_errors(blp, 400, 401, 403, 413, 422)
 def verify_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Check a token online: signature, expiry, and that its session and features still hold."""
-    claims, reason = entitlement_service().check_online(body["token"])
+    """For the publisher's servers: check a token online (signature, expiry, revocation) and,
+    when ``session`` is given, that it came with the session it was issued for."""
+    session = body.get("session")
+    claims, reason = entitlement_service().check_online(
+        body["token"], revocation_state(), session=session, bound=session is not None
+    )
     if claims is None:
         return {"valid": False, "reason": reason}, 200, NO_STORE
     return {"valid": True, "claims": claims}, 200, NO_STORE
@@ -81,8 +97,9 @@ def verify_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
 @blp.response(204)
 @api_errors(blp, 401, 403, 422)
 def check(headers: dict[str, Any]) -> Response:
-    """For an edge proxy (nginx ``auth_request``): 204 entitled, 401 no or bad token, 403 valid
-    but not entitled to ``X-Paywall-Access-Level`` (default premium)."""
+    """For an edge proxy (nginx ``auth_request``): 204 entitled, 401 no, bad or revoked token or
+    not presented with its session (``X-Paywall-Session`` or the session cookie), 403 valid but
+    not entitled to ``X-Paywall-Access-Level`` (default premium)."""
     from paywall.errors import error_response
 
     token = headers.get("token")
@@ -91,12 +108,24 @@ def check(headers: dict[str, Any]) -> Response:
         token = auth[7:].strip()
     if not token:
         return error_response("unauthorized", "No entitlement token.", 401)
-    claims, reason = entitlement_service().check_online(token)
+    session = headers.get("session") or request.cookies.get(
+        current_app.config["DEVICE_COOKIE_NAME"]
+    )
+    claims, reason = entitlement_service().check_online(token, revocation_state(), session=session)
     if claims is None:
         return error_response(f"token_{reason}", f"The token is {reason}.", 401)
     if not can_read(claims, headers["access_level"]):
         return error_response("not_entitled", "This reader may not read this article.", 403)
     return Response(status=204, headers=NO_STORE)
+
+
+@well_known.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    """The public keys entitlement tokens are signed with (RFC 7517), newest first."""
+    response = jsonify(signing_keys(current_app.config["ENTITLEMENT_SIGNING_KEYS"]).jwks())
+    response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @blp.route("/revocations", methods=["GET"])

@@ -35,7 +35,10 @@ def token_of(stack: Any, browser: requests.Session) -> requests.Response:
 
 def verify_online(stack: Any, token: str) -> dict:
     return requests.post(
-        stack.service.url + "/api/v1/entitlements/verify", json={"token": token}, timeout=5
+        stack.service.url + "/api/v1/entitlements/verify",
+        json={"token": token},
+        headers={"Authorization": f"Bearer {stack.publisher_key}"},
+        timeout=5,
     ).json()
 
 

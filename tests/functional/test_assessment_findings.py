@@ -168,23 +168,21 @@ def test_the_standins_control_endpoints_need_its_api_key(standin: Any) -> None:
 
 def test_the_site_refuses_unsafe_settings_outside_demo() -> None:
     """The article site fell back to hard-coded secrets and never refused them."""
-    from article_site import DEMO_KEY, OLD_DEMO_SECRET, SiteConfigError
+    from article_site import OLD_DEMO_SECRET, SiteConfigError
     from article_site import create_app as create_site
 
-    safe = {"SECRET_KEY": "s" * 40, "ENTITLEMENT_KEYS": ["k" * 40], "DEMO": False}
+    # No token key at all: the site verifies with the service's public JWKS (issue 9).
+    safe = {"SECRET_KEY": "s" * 40, "DEMO": False}
     assert create_site(safe).config["SECRET_KEY"] == "s" * 40
     for change, setting in (
         ({"SECRET_KEY": None}, "ARTICLE_SITE_SECRET_KEY"),
         ({"SECRET_KEY": OLD_DEMO_SECRET}, "ARTICLE_SITE_SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "ARTICLE_SITE_SECRET_KEY"),
-        ({"ENTITLEMENT_KEYS": []}, "PAYWALL_ENTITLEMENT_KEYS"),
-        ({"ENTITLEMENT_KEYS": [DEMO_KEY]}, "PAYWALL_ENTITLEMENT_KEYS"),
-        ({"ENTITLEMENT_KEYS": ["short"]}, "PAYWALL_ENTITLEMENT_KEYS"),
     ):
         with pytest.raises(SiteConfigError, match=setting):
             create_site({**safe, **change})
     # Demo mode starts without them, with a secret of its own (never the published one).
-    demo = create_site({"DEMO": True, "SECRET_KEY": None, "ENTITLEMENT_KEYS": []})
+    demo = create_site({"DEMO": True, "SECRET_KEY": None})
     assert demo.config["SECRET_KEY"] not in (None, OLD_DEMO_SECRET)
     assert len(demo.config["SECRET_KEY"]) >= 32
 
@@ -195,7 +193,7 @@ def test_the_site_reads_the_demo_switch_from_the_environment(
     from article_site import SiteConfigError
     from article_site import create_app as create_site
 
-    for name in ("PAYWALL_DEMO", "ARTICLE_SITE_SECRET_KEY", "PAYWALL_ENTITLEMENT_KEYS"):
+    for name in ("PAYWALL_DEMO", "ARTICLE_SITE_SECRET_KEY"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SiteConfigError):
         create_site()

@@ -64,6 +64,15 @@ def test_a_grant_starts_shows_in_the_account_and_the_token(
     token = browser.post("/api/v1/entitlements/token").get_json()
     assert "premium_content" in token["entitlements"]["features"]
     assert browser.get("/api/v1/sessions").get_json()["limit"] == 7
+    account = browser.get("/api/v1/account").get_json()
+    assert account["granted"]["features"] == ["premium_content", "notifications"]
+    assert account["granted"]["max_devices"] == 7
+    assert account["granted"]["until"].startswith(until())
+    # The reader's account page says so (not "Free account").
+    page = browser.get("/").get_data(as_text=True)
+    assert 'id="granted-access"' in page and "Complimentary access until" in page
+    assert "Every article in full" in page and "up to 7 devices at once" in page
+    assert "Free account" not in page
     listing = cli(app, "list").output
     assert "reader@example.com" in listing and "Press pass: The Herald" in listing
     assert "editor@news.test" in listing and "active" in listing
@@ -85,11 +94,28 @@ def test_a_grant_ends_at_its_date_and_its_tokens_are_revoked(
         "School licence",
     )
     token = browser.post("/api/v1/entitlements/token").get_json()["token"]
-    assert browser.post("/api/v1/entitlements/verify", json={"token": token}).get_json()["valid"]
+    app.config["PUBLISHER_API_KEYS"] = [publisher := "p" * 40]
+    as_publisher = {"Authorization": f"Bearer {publisher}"}
+    verify = app.test_client().post
+    assert verify(
+        "/api/v1/entitlements/verify", json={"token": token}, headers=as_publisher
+    ).get_json()["valid"]
+    __import__("time").sleep(1.1)  # the grant ends (1 s back-dated) after the token's iat
     end_grants_now(app)
+    assert browser.get("/api/v1/account").get_json()["granted"] is None
+    assert 'id="granted-access"' not in browser.get("/").get_data(as_text=True)
     assert entitlements(browser) == {**entitlements(browser), "features": []}
     assert entitlements(browser)["reason"] != "granted"
-    verdict = browser.post("/api/v1/entitlements/verify", json={"token": token}).get_json()
+    # The online check answers from the revocation feed: the beat's sweep records what ends by
+    # the clock (every PAYWALL_REVOCATION_SWEEP_INTERVAL seconds); run it as the beat would.
+    from paywall.entitlements.revocations import sweep
+
+    with app.app_context():
+        assert sweep(db.session) >= 1
+        db.session.commit()
+    verdict = verify(
+        "/api/v1/entitlements/verify", json={"token": token}, headers=as_publisher
+    ).get_json()
     assert verdict == {"valid": False, "reason": "revoked"}
     assert "ended" in cli(app, "list").output
     mailbox.clear()

@@ -15,7 +15,7 @@ from paywall import metrics
 from paywall.extensions import db
 from paywall.outbox.models import OutboxEmail
 from paywall.queue import Job
-from tests.conftest import PASSWORD, AuthActions
+from tests.conftest import PASSWORD, AuthActions, free_port
 from tests.functional.test_billing_followthrough import event_of, post_event
 
 TOKEN = secrets.token_hex(32)
@@ -237,3 +237,19 @@ def test_a_login_page_submission_counts_too(client: FlaskClient, reader: str) ->
         - value(before, "paywall_logins_total", outcome="success")
         == 1
     )
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [
+        {
+            "METRICS_TOKEN": TOKEN,
+            "CELERY_TASK_ALWAYS_EAGER": False,
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens
+        }
+    ],
+)
+def test_an_unreachable_broker_reads_as_down(client: FlaskClient) -> None:
+    page = scrape(client)
+    assert value(page, "paywall_dependency_up", dependency="broker") == 0
+    assert value(page, "paywall_dependency_up", dependency="database") == 1

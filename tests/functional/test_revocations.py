@@ -61,7 +61,11 @@ def token_claims(browser: FlaskClient) -> tuple[str, dict[str, Any]]:
     answer = browser.post("/api/v1/entitlements/token")
     assert answer.status_code == 200, answer.get_json()
     token = answer.get_json()["token"]
-    verified = browser.post("/api/v1/entitlements/verify", json={"token": token}).get_json()
+    verified = browser.post(
+        "/api/v1/entitlements/verify",
+        json={"token": token},
+        headers={"Authorization": f"Bearer {PUBLISHER_KEY}"},
+    ).get_json()
     assert verified["valid"] is True
     return token, verified["claims"]
 
@@ -70,7 +74,9 @@ def verify(app: Flask, token: str) -> dict[str, Any]:
     return (
         app.test_client()
         .post(  # type: ignore[no-any-return]
-            "/api/v1/entitlements/verify", json={"token": token}
+            "/api/v1/entitlements/verify",
+            json={"token": token},
+            headers={"Authorization": f"Bearer {PUBLISHER_KEY}"},
         )
         .get_json()
     )

@@ -6,12 +6,15 @@ import pytest
 
 from paywall import create_app
 from paywall.config import DEMO_SECRET, ConfigError
+from paywall.entitlements.keys import DEMO_KEY_FILE, generate_pem
 from tests.conftest import VAPID_KEY
+
+SIGNING_KEY = generate_pem()
 
 SAFE = {
     "DATABASE_URL": "sqlite://",
     "SECRET_KEY": "s" * 40,
-    "ENTITLEMENT_KEYS": ["k" * 40],
+    "ENTITLEMENT_SIGNING_KEYS": [SIGNING_KEY],
     "STRIPE_API_KEY": "sk_test_fake",
     "STRIPE_WEBHOOK_SECRET": "whsec_fake",
     "SMTP_URL": "smtp://127.0.0.1:2525",
@@ -31,7 +34,11 @@ def test_safe_production_config_starts() -> None:
         ({"SECRET_KEY": None}, "PAYWALL_SECRET_KEY"),
         ({"SECRET_KEY": DEMO_SECRET}, "PAYWALL_SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "PAYWALL_SECRET_KEY"),
-        ({"ENTITLEMENT_KEYS": []}, "PAYWALL_ENTITLEMENT_KEYS"),
+        ({"ENTITLEMENT_SIGNING_KEYS": []}, "PAYWALL_ENTITLEMENT_SIGNING_KEYS"),
+        ({"ENTITLEMENT_SIGNING_KEYS": ["k" * 40]}, "PAYWALL_ENTITLEMENT_SIGNING_KEYS"),
+        ({"ENTITLEMENT_SIGNING_KEYS": [VAPID_KEY]}, "PAYWALL_ENTITLEMENT_SIGNING_KEYS"),  # P-256
+        ({"ENTITLEMENT_SIGNING_KEYS": [{"kty": "oct", "k": "abc"}]}, "SIGNING_KEYS"),
+        ({"ENTITLEMENT_KEYS": ["k" * 40]}, "PAYWALL_ENTITLEMENT_KEYS"),  # the old HMAC setting
         ({"STRIPE_WEBHOOK_SECRET": []}, "PAYWALL_STRIPE_WEBHOOK_SECRET"),
         ({"DEVICE_POLICY": "random"}, "PAYWALL_DEVICE_POLICY"),
         ({"MAX_DEVICES": 0}, "PAYWALL_MAX_DEVICES"),
@@ -56,11 +63,21 @@ def test_unsafe_config_is_refused_naming_the_setting(change: dict, setting: str)
 def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYWALL_MAX_DEVICES", "3")
     monkeypatch.setenv("PAYWALL_DEVICE_POLICY", "evict_lru")
-    monkeypatch.setenv("PAYWALL_ENTITLEMENT_KEYS", "new" + "n" * 40 + ",old" + "o" * 40)
-    app = create_app({k: v for k, v in SAFE.items() if k != "ENTITLEMENT_KEYS"})
+    import json
+
+    from paywall.entitlements.keys import signing_keys
+
+    jwk = json.loads(
+        __import__("jwt").algorithms.OKPAlgorithm.to_jwk(
+            signing_keys([generate_pem()]).keys[0].private
+        )
+    )
+    monkeypatch.setenv("PAYWALL_ENTITLEMENT_SIGNING_KEYS", json.dumps([jwk, SIGNING_KEY]))
+    app = create_app({k: v for k, v in SAFE.items() if k != "ENTITLEMENT_SIGNING_KEYS"})
     assert app.config["MAX_DEVICES"] == 3
     assert app.config["DEVICE_POLICY"] == "evict_lru"
-    assert app.config["ENTITLEMENT_KEYS"][0].startswith("new")
+    keys = signing_keys(app.config["ENTITLEMENT_SIGNING_KEYS"]).keys
+    assert len(keys) == 2 and keys[1].kid == signing_keys([SIGNING_KEY]).keys[0].kid
 
 
 def test_demo_mode_starts_without_secrets(tmp_path) -> None:
@@ -68,6 +85,29 @@ def test_demo_mode_starts_without_secrets(tmp_path) -> None:
     # A secret of its own (kept in instance/, 0600), never the one published in the source.
     assert app.config["SECRET_KEY"] != DEMO_SECRET and len(app.config["SECRET_KEY"]) >= 32
     assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_demo_mode_keeps_a_generated_signing_key_in_instance(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import stat
+
+    from flask import Flask
+
+    from paywall.config import load_config
+
+    def demo_app() -> Flask:
+        app = Flask("demo", instance_path=str(tmp_path / "instance"))
+        load_config(app, {"DEMO": True, "DATABASE_URL": f"sqlite:///{tmp_path}/d.sqlite3"})
+        return app
+
+    first, second = demo_app(), demo_app()
+    path = tmp_path / "instance" / DEMO_KEY_FILE
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert first.config["ENTITLEMENT_SIGNING_KEYS"] == [path.read_text()]
+    assert second.config["ENTITLEMENT_SIGNING_KEYS"] == first.config["ENTITLEMENT_SIGNING_KEYS"]
+    assert "BEGIN PRIVATE KEY" in path.read_text()
 
 
 def test_production_refuses_to_count_limits_per_process() -> None:
