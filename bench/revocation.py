@@ -53,6 +53,8 @@ def run(ctx: Context) -> None:
         delivery, page = _trials(service.url, site[1], key, premium[:trials])
         polls = 1000 if not ctx.plan.smoke else 50
         mem = _long_poll_memory(ctx, state, key, polls)
+        frontends = FRONTENDS if not ctx.plan.smoke else 200
+        asynced = _feed_server(ctx, state, key, frontends, service.url, premium[trials])
     finally:
         if site is not None:
             site[0].shutdown()
@@ -60,7 +62,7 @@ def run(ctx: Context) -> None:
             if watcher is not None:
                 watcher.stop()
         service.stop()
-    _report(ctx, delivery, page, mem, polls)
+    _report(ctx, delivery, page, mem, polls, asynced, frontends)
 
 
 def _site(ctx: Context, service_url: str, key: str) -> tuple[Any, str]:
@@ -203,8 +205,108 @@ async def _hold(port: int, key: str, cursor: str, polls: int, pid: int) -> float
             writer.close()
 
 
+def _feed_server(
+    ctx: Context, state: Any, key: str, polls: int, service_url: str, session: str
+) -> dict[str, float]:
+    """``python -m paywall.entitlements.feed_server`` holding ``polls`` long polls: its RSS
+    before and while they wait, and how long until every one has the next revocation."""
+    import subprocess
+    import sys
+
+    from bench.procs import ROOT, wait_http
+
+    port = free_port()
+    env = ctx.service_env(state.url, port)
+    env["PAYWALL_PUBLISHER_API_KEYS"] = json.dumps([key])
+    log = (ctx.logs / "feed-server.log").open("ab")
+    proc = subprocess.Popen(  # noqa: S603 - our own module
+        [sys.executable, "-m", "paywall.entitlements.feed_server", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+        url = f"http://127.0.0.1:{port}/api/v1/entitlements/revocations"
+        auth = {"Authorization": f"Bearer {key}"}
+        cursor = requests.get(url, headers=auth, timeout=10).json()["cursor"]
+        time.sleep(0.5)
+        before = memory_of(proc.pid).rss
+        return asyncio.run(
+            _fan_out(port, key, cursor, polls, proc.pid, before, service_url, session)
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+async def _fan_out(
+    port: int,
+    key: str,
+    cursor: str,
+    polls: int,
+    pid: int,
+    before: float,
+    service_url: str,
+    session: str,
+) -> dict[str, float]:
+    request = (
+        f"GET /api/v1/entitlements/revocations?after={cursor}&wait=30 HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    conns = []
+    try:
+        for _ in range(polls):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            conns.append((reader, writer))
+        waiting = 0
+        for _ in range(100):  # until the server counts every poll as waiting
+            await asyncio.sleep(0.2)
+            health = await asyncio.to_thread(
+                requests.get, f"http://127.0.0.1:{port}/healthz", timeout=10
+            )
+            waiting = int(health.json()["waiting"])
+            if waiting >= polls:
+                break
+        during = memory_of(pid).rss
+        bearer = {"Authorization": f"Bearer {session}"}
+        answer = await asyncio.to_thread(
+            requests.delete, service_url + "/api/v1/sessions/current", headers=bearer, timeout=10
+        )
+        if answer.status_code != 204:
+            raise RuntimeError(f"sign-out answered {answer.status_code}: {answer.text[:300]}")
+        signed_out = time.monotonic()
+        bodies = await asyncio.gather(*(r.read() for r, _w in conns))
+        all_answered = time.monotonic() - signed_out
+        delivered = sum(1 for b in bodies if b"session.ended" in b)
+        return {
+            "before": before,
+            "during": during,
+            "waiting": float(waiting),
+            "delivered": float(delivered),
+            "all_answered_s": all_answered,
+        }
+    finally:
+        for _r, writer in conns:
+            writer.close()
+
+
 def _report(
-    ctx: Context, delivery: list[float], page: list[float], mem: dict[str, float], polls: int
+    ctx: Context,
+    delivery: list[float],
+    page: list[float],
+    mem: dict[str, float],
+    polls: int,
+    asynced: dict[str, float],
+    frontends: int,
 ) -> None:
     """Rows in the summary table and a section with the distribution."""
     d, p = sorted(delivery), sorted(page)
@@ -235,7 +337,25 @@ def _report(
             d99 <= TARGET_FEED_P99,
         ),
         ctx.row(
-            f"R3. Worker RSS with {FRONTENDS:,} long polls (projected from {polls:,} held)",
+            f"R3. Feed server RSS with {frontends:,} long polls held (asyncio)",
+            f"{asynced['during']:.0f} MiB"
+            f" ({(asynced['during'] - asynced['before']) * 1024 / frontends:.1f} KiB per poll)",
+            f"{asynced['before']:.0f} MiB idle",
+            "—",
+            f"< {MEMORY_TARGET_MIB} MB",
+            asynced["during"] < MEMORY_TARGET_MIB and asynced["delivered"] == frontends,
+        ),
+        ctx.row(
+            f"R4. Sign-out → all {frontends:,} waiting polls answered",
+            f"{asynced['all_answered_s'] * 1000:.0f} ms"
+            f" ({asynced['delivered']:.0f} of {frontends:,} got it)",
+            "—",
+            "—",
+            f"≤ {TARGET_FEED_P99:.0f} s",
+            asynced["all_answered_s"] <= TARGET_FEED_P99 and asynced["delivered"] == frontends,
+        ),
+        ctx.row(
+            f"R5. gthread worker RSS with {FRONTENDS:,} long polls (projected from {polls:,} held)",
             f"{projected:.0f} MiB ({per_poll_kib:.1f} KiB per poll)",
             f"{mem['before']:.0f} MiB idle",
             "—",
@@ -272,5 +392,10 @@ def _report(
         f"Long polls: one gthread worker with a thread per poll held {polls:,} polls"
         f" (`wait=30`) at once: RSS {mem['before']:.1f} MiB before, {mem['during']:.1f} MiB"
         f" while held, {per_poll_kib:.1f} KiB per poll; {FRONTENDS:,} frontends' polls would"
-        f" need about {projected:.0f} MiB on threads.",
+        f" need about {projected:.0f} MiB on threads. The asyncio feed server"
+        " (`python -m paywall.entitlements.feed_server`, the same state and answers) held"
+        f" {asynced['waiting']:.0f} waiting polls in {asynced['during']:.1f} MiB"
+        f" ({asynced['before']:.1f} MiB idle); one sign-out reached all of them"
+        f" ({asynced['delivered']:.0f} answers with the revocation) in"
+        f" {asynced['all_answered_s'] * 1000:.0f} ms.",
     )

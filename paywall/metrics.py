@@ -4,9 +4,10 @@ Two kinds of numbers, kept apart on purpose:
 
 - **Events counted by the process that saw them** (requests, logins, webhooks, jobs, emails):
   prometheus-client counters and histograms. Under gunicorn each worker is its own process, so
-  with ``PROMETHEUS_MULTIPROC_DIR`` set (prometheus-client's multiprocess mode; gunicorn.conf.py
-  sets it up) every worker writes its values to files in that directory and a scrape of any
-  worker adds them all up. Without it (``flask run``, tests) the process's own registry is read.
+  with ``PROMETHEUS_MULTIPROC_DIR`` set (prometheus-client's multiprocess mode;
+  deploy/gunicorn.conf.py sets it up) every worker writes its values to files in that
+  directory and a scrape of any worker adds them all up. Without it (``flask run``, tests)
+  the process's own registry is read.
 - **State**, read from the database at scrape time (open and failed jobs, unsent email, the
   oldest of each) and dependency health (database, rate-limit store, broker): the same answer
   from every instance, whichever host runs the workers.

@@ -37,7 +37,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -365,6 +365,7 @@ class RevocationState:
         self._pid = 0
         self._stop = threading.Event()
         self._used = 0.0  # monotonic time of the last question asked
+        self._listeners: list[Callable[[], None]] = []
         self.errors = 0
 
     # -- answering --------------------------------------------------------------------------
@@ -420,11 +421,25 @@ class RevocationState:
                 self._changed.wait(min(remaining, max(self.interval * 4, 1.0)))
 
     # -- keeping fresh ------------------------------------------------------------------------
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (from the refreshing thread) whenever entries are added."""
+        self._listeners.append(callback)
+
+    def touch(self) -> None:
+        """Someone is waiting: keep the refresh thread running (refresh now if it is late)."""
+        self._ensure_fresh()
+
+    def _notify(self) -> None:
+        for callback in list(self._listeners):
+            callback()
+
     def apply(self, entries: Iterable[Entry]) -> None:
         """Add entries committed in this process (the feed query brings them again later)."""
         with self._changed:
-            self._add(entries)
+            added = self._add(entries)
             self._changed.notify_all()
+        if added:
+            self._notify()
 
     def _add(self, entries: Iterable[Entry]) -> bool:
         added = False
@@ -481,6 +496,8 @@ class RevocationState:
             self._refreshed = time.monotonic()
             if added:
                 self._changed.notify_all()
+        if added:
+            self._notify()
 
     def _advance_low(self) -> None:
         now = time.monotonic()

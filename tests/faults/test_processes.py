@@ -1,5 +1,5 @@
-"""gunicorn with the repository's gunicorn.conf.py: a master killed under webhook load leaves no
-worker holding the port, a restarted master serves again and every event is stored once; a
+"""gunicorn with deploy/gunicorn.conf.py: a master killed under webhook load leaves no worker
+holding the port, a restarted master serves again and every event is stored once; a
 worker killed mid-load loses nothing; /metrics adds up every worker (multiprocess mode)."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def app_config() -> dict[str, Any]:
 
 
 class Master:
-    """``gunicorn -c gunicorn.conf.py wsgi:app`` in its own process group."""
+    """``gunicorn -c deploy/gunicorn.conf.py wsgi:app`` in its own process group."""
 
     def __init__(
         self,
@@ -94,7 +94,7 @@ class Master:
         command = [
             str(BIN / "gunicorn"),
             "-c",
-            str(ROOT / "gunicorn.conf.py"),
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",

@@ -1,4 +1,4 @@
-"""Two instances of the service (gunicorn with gunicorn.conf.py, one PostgreSQL, one Redis)
+"""Two instances of the service (gunicorn with deploy/gunicorn.conf.py, one PostgreSQL, one Redis)
 behind one nginx: racing logins keep the device cap, every webhook delivered twice (to either
 instance) is stored and applied once, and each instance's /metrics counts its own share."""
 

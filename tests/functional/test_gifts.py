@@ -214,3 +214,21 @@ def test_bad_open_requests_get_the_json_error(app: Flask, body: dict[str, Any]) 
     response = app.test_client().post("/api/v1/gifts/open", json=body)
     assert response.status_code == 422
     assert error_code(response) == "validation_error"
+
+
+def test_concurrent_new_browsers_never_pass_the_readers_cap(app: Flask, giver: Any) -> None:
+    token = token_of(give(giver).get_json()["url"])
+    statuses: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def attempt(n: int) -> None:
+        barrier.wait(timeout=60)
+        statuses.append(open_gift(app, token, visitor=f"visitor-{n}" + "x" * 16).status_code)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(statuses) == [200, 200, 410, 410, 410, 410]  # GIFT_MAX_READERS = 2
+    assert giver.get("/api/v1/gifts").get_json()["gifts"][0]["readers"] == 2

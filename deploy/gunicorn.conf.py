@@ -1,7 +1,10 @@
-"""gunicorn settings for the paywall service: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+"""gunicorn settings for the paywall service: ``gunicorn -c deploy/gunicorn.conf.py wsgi:app``.
+
+Not at the repository's root on purpose: gunicorn loads ``./gunicorn.conf.py`` by default, which
+would change every gunicorn started there (the benchmarks' servers among them).
 
 Anything given on the command line (or in ``GUNICORN_CMD_ARGS``) wins over this file, e.g.
-``gunicorn -c gunicorn.conf.py --bind 0.0.0.0:8000 --workers 4 wsgi:app``. What it settles
+``gunicorn -c deploy/gunicorn.conf.py --bind 0.0.0.0:8000 --workers 4 wsgi:app``. What it settles
 (README "Running in production"):
 
 - one sync worker per core (measured best: docs/benchmarks.md), behind a buffering proxy;
