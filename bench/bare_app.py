@@ -43,6 +43,13 @@ def token():  # type: ignore[no-untyped-def]
     )
 
 
+@app.get("/check")
+def check():  # type: ignore[no-untyped-def]
+    """The edge check's counterpart: read the headers, answer 204 (what nginx needs)."""
+    token = request.headers.get("X-Paywall-Token", "")
+    return "", 204 if token else 401, {"Cache-Control": "no-store"}
+
+
 @app.post("/token-db")
 def token_db():  # type: ignore[no-untyped-def]
     """The floor for any endpoint that must find the session in PostgreSQL: the bare endpoint

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from bench.runner import Context, DbState
 
 PATH = "/api/v1/entitlements/token"
+CHECK = "/api/v1/entitlements/check"
+CHECK_READERS = 200  # tokens fetched before the edge-check runs (one per reader)
 
 
 def service_requests(ctx: Context, state: DbState, name: str) -> Path:
@@ -243,6 +245,82 @@ def run(ctx: Context) -> None:
     ctx.notes["refresh_trips"] = len(steady)
     ctx.notes["refresh_events"] = steady
     ctx.notes_for("refresh", sec, thr, p99, b, s)
+    edge_check(ctx, state, service, bare)
+
+
+def edge_check(ctx: Context, state: DbState, service: Gunicorn, bare: Gunicorn) -> None:
+    """The per-page-view path behind nginx ``auth_request``: ``GET /check`` with a reader's
+    token and session, against the bare app's ``GET /check`` (reads the header, answers 204)."""
+    pairs = []
+    for session in state.fixtures.session_tokens[:CHECK_READERS]:
+        pairs.append((check_one(ctx, service, session)["token"], session))
+    svc_file = ctx.requests_file(
+        "check-service",
+        [
+            Request(
+                "GET",
+                CHECK,
+                {"X-Paywall-Token": t, "X-Paywall-Session": s, "X-Paywall-Access-Level": "free"},
+            )
+            for t, s in pairs
+        ],
+    )
+    bare_file = ctx.requests_file(
+        "check-bare", [Request("GET", "/check", {"X-Paywall-Token": t}) for t, _ in pairs]
+    )
+    res = interleaved(
+        ctx,
+        [("bare Flask GET /check", bare, bare_file), ("edge check", service, svc_file)],
+        ctx.plan.runs,
+        ctx.plan.seconds,
+    )
+    b, s = summarize(res["bare Flask GET /check"]), summarize(res["edge check"])
+    ctx.results["edge_check"] = res
+    thr = paired(res["edge check"], res["bare Flask GET /check"], "rps")
+    p99 = paired(res["edge check"], res["bare Flask GET /check"], "p99_ms")
+    ctx.report.rows += [
+        ctx.row(
+            "2. Edge check (`GET /entitlements/check`) throughput",
+            s["rps"].fmt(0, "req/s"),
+            b["rps"].fmt(0, "req/s") + " bare Flask",
+            thr.fmt(2, "×"),
+            "≥ 0.5× bare",
+            thr.median >= 0.5,
+        ),
+        ctx.row(
+            "2. Edge check p99 latency",
+            s["p99"].fmt(2, "ms"),
+            b["p99"].fmt(2, "ms") + " bare",
+            p99.fmt(2, "×"),
+            "—",
+            None,
+        ),
+        ctx.row(
+            "2. Edge check errors",
+            f"{s['errors']} of {s['requests']:,}",
+            "—",
+            "—",
+            "0",
+            s["errors"] == 0,
+        ),
+    ]
+    sec = ctx.report.section("edge_check", "2b. Edge check over HTTP", ctx.command("refresh"))
+    sec.add(
+        f"`GET {CHECK}` with `X-Paywall-Token` (a reader's Ed25519 token) and"
+        f" `X-Paywall-Session` (its session), cycling through {len(pairs):,} readers, against"
+        " `GET /check` of `bench/bare_app.py` (reads the header, answers 204). The check"
+        " verifies the signature, the claims and the session binding and asks the process's"
+        " revocation state: no database round trip for a token that is not revoked. Same"
+        " gunicorn configuration, load and alternation as above.",
+        "",
+    )
+    sec.body += load_table({"bare Flask (`GET /check`)": b, "edge check (`wsgi:app`)": s})
+    sec.add(
+        "",
+        f"Ratios, service ÷ bare per alternating pair of runs: throughput {thr.fmt(2, '×')},"
+        f" p99 {p99.fmt(2, '×')}. **{'Target met' if thr.median >= 0.5 else 'Target missed'}**"
+        " (≥ 0.5× bare).",
+    )
 
 
 def _cores() -> int:

@@ -302,7 +302,7 @@ def _check_signing_keys(entries: list[Any]) -> None:
     if not entries:
         raise ConfigError(
             "PAYWALL_ENTITLEMENT_SIGNING_KEYS is not set: list one or more Ed25519 private keys"
-            " (PKCS#8 PEM or JWK; `flask --app wsgi entitlements new-key` makes one)"
+            " (PKCS#8 PEM or JWK; `python -m paywall.entitlements.keys` makes one)"
         )
     try:
         signing_keys(entries)

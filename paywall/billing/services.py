@@ -168,17 +168,35 @@ class BillingService:
         )
 
     def sync_plans(self) -> list[Plan]:
-        """Re-read every recurring price from Stripe into the cache."""
+        """Re-read every recurring price from Stripe into the cache. A plan that loses a
+        feature (its Product's ``entitlements`` edited) revokes its subscribers' tokens."""
         seen: set[str] = set()
         now = utcnow()
+        had = {p.price_id: set(p.features or ()) for p in self.session.scalars(select(Plan))}
+        lost: list[str] = []
         for price in self.gateway.list_recurring_prices():
-            self._upsert_plan(plan_from_price(price), now)
+            plan = self._upsert_plan(plan_from_price(price), now)
             seen.add(price["id"])
+            if had.get(plan.price_id, set()) - set(plan.features or ()):
+                lost.append(plan.price_id)
+        if lost:
+            self._plan_features_lost(lost)
         for stale in self.session.scalars(select(Plan).where(Plan.price_id.not_in(seen or {""}))):
             stale.active = False
             stale.refreshed_at = now
         self.session.flush()
         return list(self.session.scalars(select(Plan)).all())
+
+    def _plan_features_lost(self, price_ids: list[str]) -> None:
+        from paywall.entitlements.revocations import DOWNGRADED, record
+
+        accounts = self.session.scalars(
+            select(Subscription.account_id)
+            .where(Subscription.price_id.in_(price_ids), Subscription.status.in_(LIVE_STATUSES))
+            .distinct()
+        ).all()
+        for account_id in accounts:
+            record(self.session, sub=account_id, reason=DOWNGRADED)
 
     def _upsert_plan(self, values: dict[str, Any], now: datetime) -> Plan:
         plan = self.session.get(Plan, values["price_id"])

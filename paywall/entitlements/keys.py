@@ -140,3 +140,7 @@ def demo_signing_key(instance_path: str) -> str:
         finally:
             tmp.unlink()
     return path.read_text()
+
+
+if __name__ == "__main__":  # python -m paywall.entitlements.keys: a new key, no app config needed
+    print(json.dumps(generate_pem()))

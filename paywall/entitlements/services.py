@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -42,16 +43,23 @@ class IssuedToken:
 class EntitlementService:
     def __init__(
         self,
-        billing: BillingService,
+        billing: BillingService | Callable[[], BillingService],
         keys: SigningKeys,
         issuer: str,
         ttl: int,
     ) -> None:
-        self.billing = billing
+        # Issuing needs billing; the online checks do not (built on first use when a factory).
+        self._billing = billing
         self.keys = keys
         self.issuer = issuer
         self.ttl = ttl
         self.verifier = _verifier(keys, issuer)
+
+    @property
+    def billing(self) -> BillingService:
+        if callable(self._billing):
+            self._billing = self._billing()
+        return self._billing
 
     def issue(self, account: Account, device: DeviceSession, session_value: str) -> IssuedToken:
         """A token for this device session carrying what the reader may do right now, bound
@@ -119,7 +127,7 @@ def entitlement_service() -> EntitlementService:
     if "entitlement_service" not in g:
         cfg = current_app.config
         g.entitlement_service = EntitlementService(
-            billing_service(),
+            billing_service,
             signing_keys(cfg["ENTITLEMENT_SIGNING_KEYS"]),
             str(cfg["PUBLIC_URL"]).rstrip("/"),
             int(cfg["ENTITLEMENT_TTL"]),

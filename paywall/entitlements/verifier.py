@@ -86,6 +86,13 @@ class KeysUnavailable(TokenError):
     reason = "keys_unavailable"
 
 
+class TokenRevoked(TokenError):
+    """The token's session ended, or its account lost access since it was issued (the
+    revocation feed: ``verify(..., revocations=watcher)``)."""
+
+    reason = "revoked"
+
+
 class TokenWrongSession(TokenError):
     """The token is genuine but was not presented with the session it was issued for."""
 
@@ -168,15 +175,22 @@ class Verifier:
         session: str | None,
         now: float | None = None,
         leeway: float = DEFAULT_LEEWAY,
+        revocations: Any = None,
     ) -> dict[str, Any]:
         """The token's claims (a new dict each call), or a ``TokenError``. ``session`` is the
-        device session value the token came with (the ``paywall_session`` cookie)."""
+        device session value the token came with (the ``paywall_session`` cookie).
+        ``revocations`` (a ``RevocationWatcher``, or anything with ``is_revoked(sub, sid,
+        iat)``) refuses a revoked token with ``TokenRevoked``."""
         claims = self.load(token)
         check_times(claims, now=time.time() if now is None else now, leeway=leeway)
         if session is None or not hmac.compare_digest(
             _session_hash_cached(session), claims["cnf"]["sth"]
         ):
             raise TokenWrongSession("the token was not issued for this session")
+        if revocations is not None:
+            reason = revocations.is_revoked(str(claims["sub"]), str(claims["sid"]), claims["iat"])
+            if reason is not None:
+                raise TokenRevoked(str(reason))
         return _copy(claims)
 
     def load(self, token: str | bytes) -> dict[str, Any]:
@@ -320,12 +334,17 @@ class RemoteKeys:
             return self._current[1]
 
     def verify(
-        self, token: str, *, session: str | None, leeway: float = DEFAULT_LEEWAY
+        self,
+        token: str,
+        *,
+        session: str | None,
+        leeway: float = DEFAULT_LEEWAY,
+        revocations: Any = None,
     ) -> dict[str, Any]:
         verifier = self.verifier()
         if not verifier.knows(token):
             verifier = self.verifier(refresh=True)
-        return verifier.verify(token, session=session, leeway=leeway)
+        return verifier.verify(token, session=session, leeway=leeway, revocations=revocations)
 
 
 @lru_cache(maxsize=16)
@@ -341,12 +360,16 @@ def verify(
     now: float | None = None,
     leeway: float = DEFAULT_LEEWAY,
     issuer: str | None = None,
+    revocations: Any = None,
 ) -> dict[str, Any]:
     """Verify ``token`` with the public keys of ``jwks`` against the device ``session`` value it
     came with; returns its claims or raises ``TokenExpired``, ``TokenBadSignature``,
-    ``TokenWrongPurpose``, ``TokenWrongSession`` or ``TokenMalformed``."""
+    ``TokenWrongPurpose``, ``TokenWrongSession``, ``TokenMalformed`` or (with
+    ``revocations``, a ``RevocationWatcher``) ``TokenRevoked``."""
     canonical = json.dumps(jwks if isinstance(jwks, Mapping) else list(jwks), sort_keys=True)
-    return _verifier_for(canonical, issuer).verify(token, session=session, now=now, leeway=leeway)
+    return _verifier_for(canonical, issuer).verify(
+        token, session=session, now=now, leeway=leeway, revocations=revocations
+    )
 
 
 def can_read(claims: Mapping[str, Any] | None, access_level: str) -> bool:

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from paywall.entitlements.verifier import TokenError
+from paywall.entitlements.verifier import TokenRevoked
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,7 @@ DEFAULT_WAIT = 25.0
 DEFAULT_RETENTION = 300 + 120  # token lifetime + offline leeway
 DEFAULT_MAX_STALENESS = 60.0
 STALE = "feed_stale"
-
-
-class TokenRevoked(TokenError):
-    """The token's session ended or its account lost access since it was issued."""
-
-    reason = "revoked"
+__all__ = ["STALE", "RevocationWatcher", "TokenRevoked"]
 
 
 class RevocationWatcher:

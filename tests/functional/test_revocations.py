@@ -312,6 +312,23 @@ def test_downgrade_loses_a_feature_and_evicts(
     del browser
 
 
+def test_a_plan_losing_a_feature_in_the_catalogue_revokes_its_subscribers(
+    billing_app: Flask, billing_auth: AuthActions, stripe_actions: Stripe, standin: Any
+) -> None:
+    premium_browser(billing_auth, stripe_actions)
+    product = next(p for p in standin.objects("product") if p["name"] == "Premium")
+    stripe_actions.client.v1.products.update(
+        product["id"], params={"metadata": {"entitlements": "premium_content,notifications"}}
+    )
+    stripe_actions.deliver()
+    assert changed(billing_app) == []  # nothing lost
+    stripe_actions.client.v1.products.update(
+        product["id"], params={"metadata": {"entitlements": "premium_content"}}
+    )
+    stripe_actions.deliver()
+    assert changed(billing_app) == ["downgraded"]
+
+
 def test_past_due_lapse_and_period_end_are_found_by_the_sweep(
     billing_app: Flask, billing_auth: AuthActions, stripe_actions: Stripe, standin: Any
 ) -> None:
