@@ -92,7 +92,7 @@ def digest(raw_token: str) -> str:
     return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
-def end_code(session: DeviceSession, now: datetime, policy: DevicePolicy) -> str | None:
+def end_code(session: Any, now: datetime, policy: DevicePolicy) -> str | None:
     """Why ``session`` no longer works (an error code), or None if it is active."""
     if session.ended_at is not None:
         return _END_CODES.get(session.end_reason or "", "session_revoked")
@@ -106,6 +106,20 @@ _END_CODES = {
     CAP_LOWERED: "session_evicted",
     SESSION_REUSED: "session_reused",
 }
+
+
+def quiet_use(session: Any, now: datetime, policy: DevicePolicy) -> bool:
+    """True when presenting the session's *current* value at ``now`` changes nothing: the
+    session is active, the value was used before, and neither a rotation nor the last-seen
+    touch is due. Only then may a caller skip ``DeviceService.authenticate`` (the token
+    refresh reads such a session with one Core statement); ``session`` is a
+    ``DeviceSession`` or a row with its columns."""
+    return (
+        end_code(session, now, policy) is None
+        and session.token_used_at is not None
+        and now - (session.rotated_at or session.created_at) < policy.rotation_interval
+        and now - session.last_seen_at < policy.touch_interval
+    )
 
 
 def lru_first(sessions: Sequence[DeviceSession]) -> list[DeviceSession]:
@@ -491,8 +505,7 @@ def _session_ended(session: DbSession, *, session_ids: Sequence[str]) -> None:
 _REASON_MESSAGES = {
     EVICTED: "This device was signed out because another device signed in at the account's "
     "device limit.",
-    CAP_LOWERED: "This device was signed out because the account's plan now allows fewer "
-    "devices.",
+    CAP_LOWERED: "This device was signed out because the account's plan now allows fewer devices.",
     REVOKED: "This device was signed out from another device.",
     PASSWORD_CHANGED: "This device was signed out because the account's password was changed.",
     ACCOUNT_DELETED: "This device was signed out because the account was deleted.",
