@@ -24,6 +24,7 @@ from paywall.clock import utcnow
 from paywall.devices import emails
 from paywall.devices.models import (
     ACCOUNT_DELETED,
+    CAP_LOWERED,
     EVICTED,
     PASSWORD_CHANGED,
     REVOKED,
@@ -100,7 +101,11 @@ def end_code(session: DeviceSession, now: datetime, policy: DevicePolicy) -> str
     return None
 
 
-_END_CODES = {EVICTED: "session_evicted", SESSION_REUSED: "session_reused"}
+_END_CODES = {
+    EVICTED: "session_evicted",
+    CAP_LOWERED: "session_evicted",
+    SESSION_REUSED: "session_reused",
+}
 
 
 def lru_first(sessions: Sequence[DeviceSession]) -> list[DeviceSession]:
@@ -440,7 +445,7 @@ class DeviceService:
         overflow = len(active) - self.cap_for(account)
         victims = lru_first(active)[:overflow] if overflow > 0 else []
         for victim in victims:
-            self._end(victim, EVICTED, cause="cap_lowered")
+            self._end(victim, CAP_LOWERED, cause="cap_lowered")
         return victims
 
     def purge_ended(self, older_than: timedelta) -> int:
@@ -485,7 +490,9 @@ def _session_ended(session: DbSession, *, session_ids: Sequence[str]) -> None:
 #: Why a device was signed out, in the words the device is shown (the code stays one of three).
 _REASON_MESSAGES = {
     EVICTED: "This device was signed out because another device signed in at the account's "
-    "device limit, or the plan now allows fewer devices.",
+    "device limit.",
+    CAP_LOWERED: "This device was signed out because the account's plan now allows fewer "
+    "devices.",
     REVOKED: "This device was signed out from another device.",
     PASSWORD_CHANGED: "This device was signed out because the account's password was changed.",
     ACCOUNT_DELETED: "This device was signed out because the account was deleted.",

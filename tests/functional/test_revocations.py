@@ -309,7 +309,7 @@ def test_downgrade_loses_a_feature_and_evicts(
     )
     stripe_actions.deliver()
     assert changed(billing_app) == ["downgraded"]  # notifications lost
-    assert sorted(ended_sids(billing_app).values()) == ["evicted", "evicted"]
+    assert sorted(ended_sids(billing_app).values()) == ["cap_lowered", "cap_lowered"]
     del browser
 
 
