@@ -166,6 +166,17 @@ def revocations(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, st
 
     cursor = Cursor.parse(args.get("after"))
     wait = min(float(args["wait"]), float(current_app.config["REVOCATION_MAX_WAIT"]))
+    if _single_request_worker():
+        wait = 0.0  # a sync worker would be held for the whole wait: answer now (a plain poll)
     found, after = revocation_state().wait(cursor, wait)
     body = {"revocations": [e.public() for e in found], "cursor": str(after)}
     return body, 200, NO_STORE
+
+
+def _single_request_worker() -> bool:
+    """A gunicorn sync worker (one request at a time): a long poll would starve the service.
+    Long polls belong on ``paywall.entitlements.feed_server`` (README)."""
+    environ = request.environ
+    return str(environ.get("SERVER_SOFTWARE", "")).startswith("gunicorn") and not environ.get(
+        "wsgi.multithread"
+    )
