@@ -10,11 +10,12 @@ https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-sa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -80,12 +81,49 @@ def is_timeout(exc: BaseException) -> bool:
 T = TypeVar("T")
 
 
+_read_engine_lock = threading.Lock()
+READ_ENGINE = "paywall.read_engine"
+
+
+def read_engine() -> Engine:
+    """The engine ``autocommit_read`` runs on: the app's database and engine options, but no
+    ``pool_pre_ping``. The read retries once on a connection found dead, so it needs no ping
+    (a ``SELECT 1`` round trip per request); every other request stays on the app's engine,
+    which pings on checkout, so a database restart fails none of them."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    engine: Engine | None = app.extensions.get(READ_ENGINE)
+    if engine is not None:
+        return engine
+    with _read_engine_lock:
+        engine = app.extensions.get(READ_ENGINE)
+        if engine is None:
+            main = db.engine
+            if main.dialect.name == "sqlite" and main.url.database in (None, "", ":memory:"):
+                engine = main  # an in-memory database exists only on its own engine
+            else:
+                options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+                options["pool_pre_ping"] = False
+                engine = create_engine(main.url, **options)
+                configure_engine(engine, app.config)
+            app.extensions[READ_ENGINE] = engine
+    return engine
+
+
+def dispose_read_engine(app: Flask) -> None:
+    """Close the read engine's pooled connections (tests, and a forked worker)."""
+    engine = app.extensions.pop(READ_ENGINE, None)
+    if engine is not None:
+        with app.app_context():
+            if engine is not db.engine:
+                engine.dispose()
+
+
 def autocommit_read(engine: Engine, read: Callable[[Connection], T]) -> T:
     """Run a read-only ``read`` on a pooled connection in autocommit: no ``BEGIN`` and no
     ``ROLLBACK`` round trip, and psycopg keeps its prepared statements (a ``ROLLBACK``
-    discards them). The pool does not ping on checkout (``pool_pre_ping`` is off by
-    default); a connection found dead is invalidated with the pool and the read is tried
-    once more on a fresh one, so a database restart costs no failed request here."""
+    discards them). ``engine`` is ``read_engine()``, which does not ping on checkout: a
+    connection found dead is invalidated with the pool and the read is tried once more on a
+    fresh one, so a database restart costs no failed request here either."""
     for attempt in (1, 2):
         try:
             with engine.connect() as connection:

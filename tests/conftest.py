@@ -25,6 +25,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from paywall import create_app
+from paywall.database import dispose_read_engine
 from paywall.entitlements.keys import generate_pem
 from paywall.extensions import db, limiter
 
@@ -216,6 +217,7 @@ def truncate_all(app: Flask) -> None:
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
+    dispose_read_engine(app)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 
 from paywall import metrics
 from paywall.billing.services import BillingSettings
-from paywall.database import autocommit_read
+from paywall.database import autocommit_read, read_engine
 from paywall.devices.auth import (
     current_device,
     current_session_value,
@@ -34,7 +34,6 @@ from paywall.entitlements.schemas import (
 from paywall.entitlements.services import IssuedToken, entitlement_service
 from paywall.entitlements.verifier import JWKS_MAX_AGE, can_read
 from paywall.errors import Unauthorized
-from paywall.extensions import db
 from paywall.publishers.auth import PUBLISHER_SECURITY, publisher_required
 from paywall.schemas import api_errors
 
@@ -104,7 +103,7 @@ def quiet_refresh(presented: str) -> IssuedToken | None:
     connection, or None to take the full path."""
     cfg = current_app.config
     return autocommit_read(
-        db.engine,
+        read_engine(),
         lambda connection: entitlement_service().quiet_refresh(
             connection,
             presented,

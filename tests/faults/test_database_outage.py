@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from paywall.billing.models import StripeEvent, Subscription
+from paywall.database import read_engine
 from paywall.devices.models import DeviceSession
 from paywall.extensions import db
 from tests.conftest import PASSWORD, PG_URL, AuthActions, Stripe
@@ -44,12 +45,14 @@ def cut_connection_on(app: Flask, statement_prefix: str) -> Iterator[list[int]]:
             killed.append(pid)
 
     with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
+        engines = {db.engine, read_engine()}  # the app's pool and the refresh's
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", before)
     try:
         yield killed
     finally:
-        event.remove(engine, "before_cursor_execute", before)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", before)
         killer.dispose()
 
 
@@ -121,3 +124,29 @@ def test_token_refresh_retries_once_on_a_connection_cut_before_its_select(
     assert killed, "the connection was not cut"
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["token"]
+
+
+def test_a_database_restart_fails_no_request(app: Flask, auth: AuthActions, reader: str) -> None:
+    """The server dropped the pooled connections while they sat idle (a restart or failover):
+    the next requests, token refresh and everything else, still succeed."""
+    browser, login = auth.log_in()
+    assert login.status_code == 201
+    assert browser.post("/api/v1/entitlements/token").status_code == 200
+    assert browser.post("/api/v1/entitlements/token").status_code == 200  # the quiet path
+    with app.app_context():
+        pids = set()
+        for engine in {db.engine, read_engine()}:
+            # Every connection the pool holds: hold them all at once, note each backend.
+            held = [engine.connect() for _ in range(max(1, engine.pool.checkedin()))]
+            pids |= {c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in held}
+            for connection in held:
+                connection.close()
+    killer = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with killer.begin() as admin:
+        for pid in pids:
+            admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    killer.dispose()
+    account = browser.get("/api/v1/account")
+    assert account.status_code == 200, account.get_json()
+    refresh = browser.post("/api/v1/entitlements/token")
+    assert refresh.status_code == 200, refresh.get_json()
