@@ -43,6 +43,8 @@ def configure_engine(engine: Engine, config: Mapping[str, Any] | None = None) ->
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # each statement commits on its own (the driver's isolation_level is None)
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

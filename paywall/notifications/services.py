@@ -18,14 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paywall import metrics
@@ -554,8 +555,8 @@ class StoryService:
     # -- delivering ---------------------------------------------------------------------------
     def deliver_batch(self, story_id: str, batch: int, commit: Callable[[], None]) -> BatchResult:
         """Send what is due in one batch; safe to run twice, or on two workers at once.
-        ``commit`` ends the caller's transaction: after each claimed chunk is settled, and after
-        each push service's answer is recorded.
+        ``commit`` ends the caller's transaction after each claimed chunk is settled; each push
+        service's answer is recorded at once, in autocommit, before the next push.
 
         The database work is per chunk, not per message: one statement claims up to
         ``CLAIM_CHUNK`` rows, one loads them with their subscriptions and device sessions, two
@@ -574,22 +575,24 @@ class StoryService:
                 break
             pushes = self._settle_chunk(claimed, story)
             commit()  # the claim, and every row of the chunk that needs no push
-            for push in pushes:
-                if utcnow() - claimed_at >= self.settings.claim_lease:
-                    # Past the lease another worker may claim these rows: leave them to it.
-                    break
-                assert self.sender is not None, "a PushSender is needed to deliver"
-                answer = self.sender.send(
-                    push.endpoint,
-                    push.p256dh,
-                    push.auth,
-                    payload,
-                    ttl=self.settings.ttl,
-                    urgency=urgency,
-                    topic=topic,
-                )
-                result.delivered += int(self._record(push, answer))
-                commit()
+            if not pushes:
+                continue
+            with self._answers() as answers:
+                for push in pushes:
+                    if utcnow() - claimed_at >= self.settings.claim_lease:
+                        # Past the lease another worker may claim these rows: leave them.
+                        break
+                    assert self.sender is not None, "a PushSender is needed to deliver"
+                    answer = self.sender.send(
+                        push.endpoint,
+                        push.p256dh,
+                        push.auth,
+                        payload,
+                        ttl=self.settings.ttl,
+                        urgency=urgency,
+                        topic=topic,
+                    )
+                    result.delivered += int(self._record(answers, push, answer))
         result.retry_in = self._next_due(story_id, batch)
         self._finish_if_done(story_id)
         commit()
@@ -706,37 +709,48 @@ class StoryService:
             self._finish(ids, PUSH, SKIPPED, reason)
         return pushes
 
-    def _record(self, push: _Push, answer: PushResult) -> bool:
-        """Record a push service's answer: one UPDATE (and a DELETE for a gone subscription)."""
-        if answer.delivered:
-            return self._finish([push.delivery_id], PUSH, DELIVERED, None)
-        if answer.gone:
-            self.session.execute(
-                delete(PushSubscription).where(PushSubscription.id == push.subscription_id),
-                execution_options={"synchronize_session": False},
-            )
-            return self._finish(
-                [push.delivery_id], PUSH, GONE, f"push service answered {answer.status}"
-            )
-        if answer.status == 413:
-            log.warning("push message too large", extra={"id": push.delivery_id})
-            return self._finish([push.delivery_id], PUSH, FAILED, "push service answered 413")
+    @contextmanager
+    def _answers(self) -> Iterator[Connection]:
+        """A connection of its own, in autocommit, for recording push answers: each answer is
+        one statement that is durable when it returns (no ping, BEGIN or COMMIT around it)."""
+        with self.session.get_bind().engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _record(self, answers: Connection, push: _Push, answer: PushResult) -> bool:
+        """Record a push service's answer: one UPDATE, durable at once (and for a gone
+        subscription a DELETE after it: a worker dying between leaves a subscription that the
+        push service answers 410 for again next time)."""
         what = f"push service answered {answer.status}" if answer.status else answer.detail
-        if answer.retryable and push.attempts < self.settings.max_attempts:
+        values: dict[str, Any] = {"reason": None, "finished_at": utcnow(), "next_attempt_at": None}
+        if answer.delivered:
+            status = DELIVERED
+        elif answer.gone:
+            status, values["reason"] = GONE, what
+        elif answer.status == 413:
+            log.warning("push message too large", extra={"id": push.delivery_id})
+            status, values["reason"] = FAILED, what
+        elif answer.retryable and push.attempts < self.settings.max_attempts:
             delay = backoff_seconds(push.attempts, self.settings.backoff, answer.retry_after)
-            self.session.execute(
-                update(StoryDelivery)
-                .where(StoryDelivery.id == push.delivery_id, StoryDelivery.status == SENDING)
-                .values(
-                    status=RETRY,
-                    reason=what[:200],
-                    next_attempt_at=utcnow() + timedelta(seconds=delay),
-                ),
-                execution_options={"synchronize_session": False},
+            status = RETRY
+            values = {
+                "reason": what[:200],
+                "next_attempt_at": utcnow() + timedelta(seconds=delay),
+            }
+        else:
+            log.warning("push message failed", extra={"id": push.delivery_id, "reason": what})
+            status, values["reason"] = FAILED, (what or "failed")[:200]
+        answers.execute(
+            update(StoryDelivery)
+            .where(StoryDelivery.id == push.delivery_id, StoryDelivery.status == SENDING)
+            .values(status=status, **values)
+        )
+        if status == GONE:
+            answers.execute(
+                delete(PushSubscription).where(PushSubscription.id == push.subscription_id)
             )
-            return False
-        log.warning("push message failed", extra={"id": push.delivery_id, "reason": what})
-        return self._finish([push.delivery_id], PUSH, FAILED, what or "failed")
+        if status != RETRY:
+            metrics.NOTIFICATIONS.labels(PUSH, status).inc()
+        return status == DELIVERED
 
     def _email_one(self, delivery_id: int, account_id: str, story: Story, entitled: bool) -> None:
         account = self.session.get(Account, account_id)

@@ -138,7 +138,7 @@ def test_a_batch_sends_no_more_statements_per_message_than_the_answer_it_records
     at_n, counts_n = deliver_counting(billing_app, "story-n")
     add_readers(billing_app, push, N, premium_price)
     at_2n, counts_2n = deliver_counting(billing_app, "story-2n")
-    assert (counts_n["delivered"], counts_2n["delivered"]) == (N, 2 * N)
+    assert (counts_n["delivered"], counts_2n["delivered"]) == (N, 2 * N), counts_n
     assert push.received() == 3 * N
 
     # N more messages add N statements, each the UPDATE recording one push's answer: the
