@@ -37,6 +37,9 @@ NOTICES = {
 
 #: Why the service ended the session, when it says (more precise than the code).
 REASON_NOTICES = {
+    "evicted": NOTICES["session_evicted"],
+    "cap_lowered": "You were signed out on this device because your plan now allows fewer "
+    "devices.",
     "revoked": "You were signed out on this device from another device.",
     "password_changed": "You were signed out on this device because your password was changed.",
     "account_deleted": "You were signed out because the account was deleted.",

@@ -84,9 +84,11 @@ def trace(app: Flask, method: str, path: str, **kwargs: Any) -> tuple[int, list[
             "checkout",
             lambda *a: events.append("pool checkout: pre-ping `SELECT 1`" if pre_ping else ""),
         ),
-        (engine, "begin", lambda *a: events.append("BEGIN")),
-        (engine, "commit", lambda *a: events.append("COMMIT")),
-        (engine, "rollback", lambda *a: events.append("ROLLBACK")),
+        # An autocommit connection (``paywall.database.autocommit_read``) fires these events
+        # but sends nothing: the driver is in autocommit.
+        (engine, "begin", lambda c, *a: events.append("" if _autocommit(c) else "BEGIN")),
+        (engine, "commit", lambda c, *a: events.append("" if _autocommit(c) else "COMMIT")),
+        (engine, "rollback", lambda c, *a: events.append("" if _autocommit(c) else "ROLLBACK")),
         (engine, "before_cursor_execute", lambda _c, _cur, stmt, *a: events.append(short(stmt))),
     ]
     for target, name, fn in hooks:
@@ -102,6 +104,10 @@ def trace(app: Flask, method: str, path: str, **kwargs: Any) -> tuple[int, list[
         for target, name, fn in hooks:
             event.remove(target, name, fn)
     return status, [e for e in events if e]
+
+
+def _autocommit(connection: Any) -> bool:
+    return connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
 
 def section_lines(title: str, status: int, events: list[str], note: str = "") -> list[str]:

@@ -150,7 +150,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": True,
     "WTF_CSRF_TIME_LIMIT": None,
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800},  # no pre-ping: see database.py
     "JSON_SORT_KEYS": False,
     # Background jobs (paywall.queue). Every CELERY_* key goes to Celery, lower-cased.
     "CELERY_BROKER_URL": None,  # default: REDIS_URL, else an SQLite file in instance/ (demo)

@@ -10,12 +10,13 @@ https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask import Flask, current_app
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from paywall.extensions import db
 
@@ -44,7 +45,7 @@ def configure_engine(engine: Engine, config: Mapping[str, Any] | None = None) ->
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-            return  # each statement commits on its own (the driver's isolation_level is None)
+            return  # a read-only ``autocommit_read``: no transaction, no write lock
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -74,3 +75,23 @@ TIMEOUT_SQLSTATES = ("55P03", "57014")
 
 def is_timeout(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in TIMEOUT_SQLSTATES
+
+
+T = TypeVar("T")
+
+
+def autocommit_read(engine: Engine, read: Callable[[Connection], T]) -> T:
+    """Run a read-only ``read`` on a pooled connection in autocommit: no ``BEGIN`` and no
+    ``ROLLBACK`` round trip, and psycopg keeps its prepared statements (a ``ROLLBACK``
+    discards them). The pool does not ping on checkout (``pool_pre_ping`` is off by
+    default); a connection found dead is invalidated with the pool and the read is tried
+    once more on a fresh one, so a database restart costs no failed request here."""
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+                return read(connection)
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -284,7 +284,9 @@ SIGNED_OUT_REASONS = {
     "session_evicted": "You were signed out on this device because another device signed in "
     "at your account's device limit.",
     "evicted": "You were signed out on this device because another device signed in "
-    "at your account's device limit, or your plan now allows fewer devices.",
+    "at your account's device limit.",
+    "cap_lowered": "You were signed out on this device because your plan now allows fewer "
+    "devices.",
     "revoked": "You were signed out on this device from another device.",
     "password_changed": "You were signed out on this device because your password was changed.",
     "expired": "Your session on this device expired. Log in again.",

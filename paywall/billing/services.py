@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from sqlalchemy import select
@@ -33,6 +33,7 @@ from paywall.billing.models import Customer, Plan, Subscription
 from paywall.clock import utcnow
 from paywall.devices.services import DeviceService, lru_first
 from paywall.errors import Conflict, NotFound, PaywallError, UpstreamError
+from paywall.grants.access import Grant, combine
 from paywall.outbox.services import Outbox
 from paywall.types import DbSession
 
@@ -900,6 +901,39 @@ class BillingService:
                 "The payment provider could not start this. Nothing was charged; "
                 "try again, or contact us if it keeps happening."
             ) from exc
+
+
+class SubscriptionInput(NamedTuple):
+    """One of a reader's subscriptions as the access computation needs it."""
+
+    id: str
+    status: str
+    created_at: datetime
+    state: SubscriptionState
+
+
+def access_from_inputs(
+    subscriptions: Iterable[SubscriptionInput],
+    grants: Iterable[Grant],
+    *,
+    now: datetime,
+    settings: BillingSettings,
+) -> Access:
+    """``BillingService.access_for`` as a pure function of rows already read: the deciding
+    subscription (a live one if any, else the latest), combined with the active grant that
+    lasts longest. The token refresh reads these in the same statement as the session."""
+    subs = list(subscriptions)
+    current = (
+        max(subs, key=lambda s: (s.status in LIVE_STATUSES, s.created_at, s.id)) if subs else None
+    )
+    access = access_from_subscription(
+        current.state if current else None,
+        now=now,
+        grace=settings.grace,
+        default_max_devices=settings.default_max_devices,
+    )
+    active = list(grants)
+    return combine(access, max(active, key=lambda g: g.until) if active else None)
 
 
 def _lowered_reason(sub: Subscription, before: tuple[str | None, str, bool] | None) -> str:

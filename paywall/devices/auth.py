@@ -34,11 +34,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 def login_required(view: F) -> F:
     """flask-login's ``login_required`` that also says so in the OpenAPI document, so clients
     (and schemathesis's ``ignored_auth`` check) know which operations need a reader."""
-    wrapped = flask_login.login_required(view)
-    apidoc = deepcopy(getattr(wrapped, "_apidoc", {}))
+    return reader_security(flask_login.login_required(view))
+
+
+def reader_security(view: F) -> F:
+    """Say in the OpenAPI document that ``view`` needs a reader (for a view that checks the
+    session itself, like the token refresh)."""
+    apidoc = deepcopy(getattr(view, "_apidoc", {}))
     apidoc.setdefault("manual_doc", {}).setdefault("security", READER_SECURITY)
-    wrapped._apidoc = apidoc  # type: ignore[attr-defined]
-    return wrapped  # type: ignore[return-value]
+    view._apidoc = apidoc  # type: ignore[attr-defined]
+    return view
 
 
 #: The response header that carries a rotated session value to a bearer client.

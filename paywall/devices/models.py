@@ -18,7 +18,8 @@ from paywall.extensions import db
 from paywall.types import UTCDateTime
 
 # Why a session ended; the first two tell the reader's other device why it was signed out.
-EVICTED = "evicted"  # replaced at the device limit, or the plan's cap went down
+EVICTED = "evicted"  # replaced by a new sign-in at the device limit
+CAP_LOWERED = "cap_lowered"  # the plan (or a grant's end) now allows fewer devices
 REVOKED = "revoked"  # signed out from another device, or by a password reset
 SIGNED_OUT = "signed_out"  # logged out on this device
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 - the password was changed or reset

@@ -24,6 +24,7 @@ from paywall.clock import utcnow
 from paywall.devices import emails
 from paywall.devices.models import (
     ACCOUNT_DELETED,
+    CAP_LOWERED,
     EVICTED,
     PASSWORD_CHANGED,
     REVOKED,
@@ -91,7 +92,7 @@ def digest(raw_token: str) -> str:
     return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
-def end_code(session: DeviceSession, now: datetime, policy: DevicePolicy) -> str | None:
+def end_code(session: Any, now: datetime, policy: DevicePolicy) -> str | None:
     """Why ``session`` no longer works (an error code), or None if it is active."""
     if session.ended_at is not None:
         return _END_CODES.get(session.end_reason or "", "session_revoked")
@@ -100,7 +101,25 @@ def end_code(session: DeviceSession, now: datetime, policy: DevicePolicy) -> str
     return None
 
 
-_END_CODES = {EVICTED: "session_evicted", SESSION_REUSED: "session_reused"}
+_END_CODES = {
+    EVICTED: "session_evicted",
+    CAP_LOWERED: "session_evicted",
+    SESSION_REUSED: "session_reused",
+}
+
+
+def quiet_use(session: Any, now: datetime, policy: DevicePolicy) -> bool:
+    """True when presenting the session's *current* value at ``now`` changes nothing: the
+    session is active, the value was used before, and neither a rotation nor the last-seen
+    touch is due. Only then may a caller skip ``DeviceService.authenticate`` (the token
+    refresh reads such a session with one Core statement); ``session`` is a
+    ``DeviceSession`` or a row with its columns."""
+    return (
+        end_code(session, now, policy) is None
+        and session.token_used_at is not None
+        and now - (session.rotated_at or session.created_at) < policy.rotation_interval
+        and now - session.last_seen_at < policy.touch_interval
+    )
 
 
 def lru_first(sessions: Sequence[DeviceSession]) -> list[DeviceSession]:
@@ -440,7 +459,7 @@ class DeviceService:
         overflow = len(active) - self.cap_for(account)
         victims = lru_first(active)[:overflow] if overflow > 0 else []
         for victim in victims:
-            self._end(victim, EVICTED, cause="cap_lowered")
+            self._end(victim, CAP_LOWERED, cause="cap_lowered")
         return victims
 
     def purge_ended(self, older_than: timedelta) -> int:
@@ -485,7 +504,8 @@ def _session_ended(session: DbSession, *, session_ids: Sequence[str]) -> None:
 #: Why a device was signed out, in the words the device is shown (the code stays one of three).
 _REASON_MESSAGES = {
     EVICTED: "This device was signed out because another device signed in at the account's "
-    "device limit, or the plan now allows fewer devices.",
+    "device limit.",
+    CAP_LOWERED: "This device was signed out because the account's plan now allows fewer devices.",
     REVOKED: "This device was signed out from another device.",
     PASSWORD_CHANGED: "This device was signed out because the account's password was changed.",
     ACCOUNT_DELETED: "This device was signed out because the account was deleted.",

@@ -45,6 +45,8 @@ class FeedServer:
         self.waiting = 0
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._version = 0  # bumped on every change: answers are cached per (cursor, version)
+        self._answers: dict[tuple[str, int], tuple[bool, str]] = {}
 
     def app(self) -> web.Application:
         application = web.Application()
@@ -66,6 +68,8 @@ class FeedServer:
 
     def _wake(self) -> None:
         assert self._changed is not None
+        self._version += 1
+        self._answers.clear()
         self._changed.set()
         self._changed = asyncio.Event()  # the next waiters wait for the next change
 
@@ -97,7 +101,7 @@ class FeedServer:
             return _error(exc.code, exc.message, exc.status)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, self.max_wait)
-        found, after = self.state.since(cursor)
+        found, text = self._answer(cursor)
         self.waiting += 1
         try:
             while not found and loop.time() < deadline:
@@ -106,13 +110,23 @@ class FeedServer:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout_at(deadline):
                         await self._changed.wait()
-                found, after = self.state.since(cursor)
+                found, text = self._answer(cursor)
         finally:
             self.waiting -= 1
-        body = {"revocations": [e.public() for e in found], "cursor": str(after)}
-        return web.Response(
-            text=json.dumps(body), content_type="application/json", headers=NO_STORE
-        )
+        return web.Response(text=text, content_type="application/json", headers=NO_STORE)
+
+    def _answer(self, cursor: Cursor) -> tuple[bool, str]:
+        """(anything new, the JSON body) for ``cursor``; the thousands of polls waiting on the
+        same cursor share one body per change."""
+        key = (str(cursor), self._version)
+        cached = self._answers.get(key)
+        if cached is None:
+            found, after = self.state.since(cursor)
+            body = {"revocations": [e.public() for e in found], "cursor": str(after)}
+            cached = (bool(found), json.dumps(body))
+            if len(self._answers) < 10_000:
+                self._answers[key] = cached
+        return cached
 
 
 def build(config: dict[str, Any] | None = None) -> web.Application:

@@ -10,13 +10,16 @@ from flask_login import current_user
 from flask_smorest import Blueprint as ApiBlueprint
 
 from paywall import metrics
+from paywall.billing.services import BillingSettings
+from paywall.database import autocommit_read
 from paywall.devices.auth import (
     current_device,
     current_session_value,
-    login_required,
     presented_token,
+    reader_security,
     rotated_session_value,
 )
+from paywall.devices.services import DevicePolicy
 from paywall.entitlements.keys import signing_keys
 from paywall.entitlements.revocations import Cursor, revocation_state
 from paywall.entitlements.schemas import (
@@ -27,9 +30,10 @@ from paywall.entitlements.schemas import (
     VerifyRequestSchema,
     VerifyResultSchema,
 )
-from paywall.entitlements.services import entitlement_service
+from paywall.entitlements.services import IssuedToken, entitlement_service
 from paywall.entitlements.verifier import JWKS_MAX_AGE, can_read
 from paywall.errors import Unauthorized
+from paywall.extensions import db
 from paywall.publishers.auth import PUBLISHER_SECURITY, publisher_required
 from paywall.schemas import api_errors
 
@@ -46,16 +50,21 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 @blp.route("/token", methods=["POST"])
-@login_required
+@reader_security
 @blp.response(200, IssuedTokenSchema, headers=None)
 @api_errors(blp, 401, 403)
 def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     """A short-lived token for this device session, naming what the reader may read and bound
     to the session value (``cnf.sth``)."""
-    session_value = current_session_value()
-    if not session_value:
-        raise Unauthorized()
-    issued = entitlement_service().issue(current_user, current_device(), session_value)
+    presented, source = presented_token()
+    issued = quiet_refresh(presented) if presented and len(presented) <= 200 else None
+    if issued is None:  # the full path: flask-login's loader runs ``authenticate``
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+        session_value = current_session_value()
+        if not session_value:
+            raise Unauthorized()
+        issued = entitlement_service().issue(current_user, current_device(), session_value)
     metrics.TOKENS.inc()
     access = issued.access
     body = {
@@ -68,9 +77,24 @@ def issue_token() -> tuple[dict[str, Any], int, dict[str, str]]:
         },
     }
     rotated = rotated_session_value()
-    if rotated and presented_token()[1] == "bearer":  # a cookie's value stays out of reach of JS
+    if rotated and source == "bearer":  # a cookie's value stays out of reach of JS
         body["session_token"] = rotated
     return body, 200, NO_STORE
+
+
+def quiet_refresh(presented: str) -> IssuedToken | None:
+    """The one-statement refresh (``EntitlementService.quiet_refresh``) on an autocommit
+    connection, or None to take the full path."""
+    cfg = current_app.config
+    return autocommit_read(
+        db.engine,
+        lambda connection: entitlement_service().quiet_refresh(
+            connection,
+            presented,
+            DevicePolicy.from_config(cfg),
+            BillingSettings.from_config(cfg),
+        ),
+    )
 
 
 @blp.route("/verify", methods=["POST"])
@@ -142,6 +166,17 @@ def revocations(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, st
 
     cursor = Cursor.parse(args.get("after"))
     wait = min(float(args["wait"]), float(current_app.config["REVOCATION_MAX_WAIT"]))
+    if _single_request_worker():
+        wait = 0.0  # a sync worker would be held for the whole wait: answer now (a plain poll)
     found, after = revocation_state().wait(cursor, wait)
     body = {"revocations": [e.public() for e in found], "cursor": str(after)}
     return body, 200, NO_STORE
+
+
+def _single_request_worker() -> bool:
+    """A gunicorn sync worker (one request at a time): a long poll would starve the service.
+    Long polls belong on ``paywall.entitlements.feed_server`` (README)."""
+    environ = request.environ
+    return str(environ.get("SERVER_SOFTWARE", "")).startswith("gunicorn") and not environ.get(
+        "wsgi.multithread"
+    )

@@ -202,7 +202,12 @@ class RevocationWatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once(self.wait if self._synced.is_set() else 0.0)
+                started = time.monotonic()
+                wait = self.wait if self._synced.is_set() else 0.0
+                if self.poll_once(wait) == 0 and wait:
+                    # Answered empty long before the wait (a server that does not hold polls,
+                    # such as a gunicorn sync worker): poll about once a second, not in a loop.
+                    self._stop.wait(max(0.0, min(1.0, wait) - (time.monotonic() - started)))
             except Exception as exc:  # noqa: BLE001 - keep the last state, retry with backoff
                 self.failures += 1
                 if self.failures == 1 or self.failures % 50 == 0:

@@ -521,7 +521,11 @@ def test_plan_change_lowering_max_devices_evicts_least_recently_used(
     stripe_actions.deliver()
     codes = [b.get("/api/v1/account").status_code for b in browsers]
     assert codes == [200, 200, 401, 401, 401]
-    assert browsers[3].get("/api/v1/account").get_json()["error"]["code"] == "session_evicted"
+    body = browsers[3].get("/api/v1/account").get_json()
+    assert body["error"]["code"] == "session_evicted"
+    # The device is told the plan changed, not that another device signed in.
+    assert body["reason"] == "cap_lowered"
+    assert "plan now allows fewer devices" in body["error"]["message"]
     assert entitlements(browsers[0])["max_devices"] == 2
 
 

@@ -249,3 +249,63 @@ def test_check_and_verify_make_no_database_query_for_a_token_not_revoked(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert statements
+
+
+def test_token_refresh_is_one_select_and_no_orm_entities(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    """Issue 9 §5: a refresh that changes nothing (no first use, rotation or touch due) is one
+    statement on the wire: no pre-ping, no BEGIN/ROLLBACK, one SELECT; and loads no ORM
+    entity. The first refresh (the value's first use is recorded) takes the full path."""
+    import threading
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from paywall.extensions import db
+
+    browser = auth.browser()
+    first = browser.post("/api/v1/entitlements/token")
+    assert first.status_code == 200
+    me = threading.get_ident()
+    statements: list[str] = []
+    loaded: list[object] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if threading.get_ident() == me and "entitlement_revocations" not in statement:
+            statements.append(statement)
+
+    def on_load(_session, instance) -> None:  # type: ignore[no-untyped-def]
+        loaded.append(instance)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    event.listen(Session, "loaded_as_persistent", on_load)
+    try:
+        for _ in range(3):
+            statements.clear()
+            response = browser.post("/api/v1/entitlements/token")
+            assert response.status_code == 200
+            assert len(statements) == 1, statements
+            assert statements[0].lstrip().upper().startswith("SELECT")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        event.remove(Session, "loaded_as_persistent", on_load)
+    assert loaded == []
+    claims = verify_online(
+        app.test_client(), response.get_json()["token"], session=session_of(browser)
+    )
+    assert claims["valid"] is True
+    # The listener does see the full path's statements (the test can fail): an unknown value
+    # is looked up as a previous and a retired one too before the 401.
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        statements.clear()
+        unknown = {"Authorization": "Bearer " + secrets.token_urlsafe(32)}
+        assert (
+            app.test_client().post("/api/v1/entitlements/token", headers=unknown).status_code == 401
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) > 1

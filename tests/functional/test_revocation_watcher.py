@@ -101,3 +101,37 @@ def test_watcher_with_a_wrong_key_never_syncs(app: Flask) -> None:
     finally:
         watcher.stop()
         served.stop()
+
+
+def test_a_server_that_does_not_hold_polls_is_asked_about_once_a_second() -> None:
+    """A sync worker answers a long poll at once: the watcher must not spin on it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked: list[float] = []
+
+    class AtOnce(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            asked.append(time.monotonic())
+            body = json.dumps({"revocations": [], "cursor": "0"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AtOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    watcher = RevocationWatcher(f"http://127.0.0.1:{server.server_port}", "key", wait=25).start()
+    try:
+        assert watcher.wait_synced(60)
+        time.sleep(3)
+    finally:
+        watcher.stop()
+        server.shutdown()
+        server.server_close()
+    assert 2 <= len(asked) <= 8  # about one a second, not thousands

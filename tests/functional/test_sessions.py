@@ -76,6 +76,8 @@ def test_sixth_login_refused_then_replaces_a_device_which_learns_why(
     evicted = browsers[2].get("/api/v1/sessions")
     assert evicted.status_code == 401
     assert evicted.get_json()["error"]["code"] == "session_evicted"
+    assert evicted.get_json()["reason"] == "evicted"
+    assert "another device signed in" in evicted.get_json()["error"]["message"]
     listing = browsers[0].get("/api/v1/sessions").get_json()
     assert len(listing["sessions"]) == 5
     assert "Device 2" not in {s["device_name"] for s in listing["sessions"]}
