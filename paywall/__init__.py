@@ -74,6 +74,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(account_pages.bp)
     app.register_blueprint(billing_pages.bp)
     app.register_blueprint(entitlement_views.well_known)
+    app.session_interface = entitlement_views.SessionlessPaths()
     for blueprint in (
         account_views.blp,
         session_views.blp,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Request, Response, current_app, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user
 from flask_smorest import Blueprint as ApiBlueprint
 
@@ -47,6 +48,22 @@ blp = ApiBlueprint(
 well_known = Blueprint("well_known", __name__)
 
 NO_STORE = {"Cache-Control": "no-store"}
+CHECK_HEADERS = CheckHeadersSchema()
+#: Paths that never read or write Flask's cookie session (``SessionlessPaths``): the edge
+#: check and the token refresh (both authenticate by token or session value; the API's CSRF
+#: defence is the Origin check in ``paywall.devices.auth``, not the cookie session).
+SESSIONLESS_PATHS = frozenset({"/api/v1/entitlements/check", "/api/v1/entitlements/token"})
+
+
+class SessionlessPaths(SecureCookieSessionInterface):
+    """Flask's cookie session, except on ``SESSIONLESS_PATHS``: they decide from the token
+    and the session value alone, so they skip decoding (and re-signing) the ``session``
+    cookie on every page view behind the proxy and every token refresh."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path in SESSIONLESS_PATHS:
+            return self.make_null_session(app)  # type: ignore[return-value]
+        return super().open_session(app, request)
 
 
 @blp.route("/token", methods=["POST"])
@@ -117,7 +134,7 @@ def verify_token(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
 
 @blp.route("/check", methods=["GET"])
 @blp.doc(security=[{"entitlementToken": []}])
-@blp.arguments(CheckHeadersSchema, location="headers")
+@blp.arguments(CHECK_HEADERS, location="headers")  # one instance, not one per call
 @blp.response(204)
 @api_errors(blp, 401, 403, 422)
 def check(headers: dict[str, Any]) -> Response:

@@ -309,3 +309,32 @@ def test_token_refresh_is_one_select_and_no_orm_entities(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) > 1
+
+
+def test_check_does_not_open_the_cookie_session(
+    app: Flask, client: FlaskClient, auth: AuthActions, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9 §5: the edge check (every page view behind the proxy) skips Flask's cookie
+    session: no ``session`` cookie is decoded or signed; other paths still use it."""
+    browser = auth.browser()
+    token = browser.post("/api/v1/entitlements/token").get_json()["token"]
+    headers = {
+        "X-Paywall-Token": token,
+        "X-Paywall-Session": session_of(browser),
+        "X-Paywall-Access-Level": "registered",
+    }
+    interface = app.session_interface
+    calls: list[str] = []
+    original = interface.get_signing_serializer
+
+    def counting(flask_app: Flask):  # type: ignore[no-untyped-def]
+        calls.append("serializer")
+        return original(flask_app)
+
+    monkeypatch.setattr(interface, "get_signing_serializer", counting)
+    client.set_cookie("session", "anything")
+    for _ in range(3):
+        assert client.get("/api/v1/entitlements/check", headers=headers).status_code == 204
+    assert calls == []
+    client.get("/api/v1/sessions")  # the listener sees a path that opens the session
+    assert calls
