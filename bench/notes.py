@@ -87,7 +87,17 @@ def _refresh(
             " server's idle timeout plus a retry on a disconnect would do the same job (−1"
             " round trip per request; a small gain, the ping is the cheapest statement)."
         )
-    if not met:
+    statements = [e for e in events if not e.startswith("pool")]
+    if not met and len(statements) <= 1:
+        items.append(
+            "The refresh is one statement already (`entitlements/services.py`"
+            " `EntitlementService.quiet_refresh`, round trips above); what is left is the"
+            " per-request path around it: flask-smorest's response wrapper, the before- and"
+            " after-request hooks (access log, metrics, hardening headers), SQLAlchemy Core's"
+            " execute path and psycopg, and the Ed25519 signature. The profile of the refresh"
+            " (`--only profiles`) says which of them to cut first."
+        )
+    elif not met:
         items.append(
             "The refresh itself as one statement, without flask-login and ORM entities:"
             " `entitlements/views.py` `issue_token` reads the bearer, runs one Core `select`"

@@ -107,3 +107,17 @@ def test_webhook_during_an_outage_is_5xx_and_the_redelivery_applies_once(
     assert "premium_content" in account["entitlements"]["features"]
     _b, login = billing_auth.log_in(password=PASSWORD)
     assert login.status_code == 201
+
+
+def test_token_refresh_retries_once_on_a_connection_cut_before_its_select(
+    app: Flask, auth: AuthActions, reader: str
+) -> None:
+    """The pool does not ping on checkout; the refresh's one-statement read finds the dead
+    connection, the pool is renewed and the read runs again: 200, no failed request."""
+    browser = auth.browser()
+    assert browser.post("/api/v1/entitlements/token").status_code == 200  # first use recorded
+    with cut_connection_on(app, "SELECT DEVICE_SESSIONS.ID") as killed:
+        response = browser.post("/api/v1/entitlements/token")
+    assert killed, "the connection was not cut"
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["token"]
