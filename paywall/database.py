@@ -46,7 +46,7 @@ def configure_engine(engine: Engine, config: Mapping[str, Any] | None = None) ->
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-            return  # a read-only ``autocommit_read``: no transaction, no write lock
+            return  # ``autocommit_read``, the fan-out's answers: each statement commits alone
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -207,6 +207,30 @@ class GrantService:
         row = max(rows, key=lambda r: r.until)
         return Grant(tuple(row.features), row.max_devices, row.until)
 
+    def grants_for(
+        self, account_ids: Sequence[str], now: datetime | None = None
+    ) -> dict[str, Grant]:
+        """``grant_for`` of many readers in one query (the story fan-out's chunks)."""
+        now = now or utcnow()
+        best: dict[str, AccessGrant] = {}
+        rows = self.session.scalars(
+            select(AccessGrant).where(
+                AccessGrant.account_id.in_(list(account_ids)),
+                AccessGrant.revoked_at.is_(None),
+                AccessGrant.until > now,
+            )
+        ).all()
+        for row in rows:
+            if not row.active_at(now):
+                continue
+            held = best.get(row.account_id)
+            if held is None or row.until > held.until:
+                best[row.account_id] = row
+        return {
+            account_id: Grant(tuple(row.features), row.max_devices, row.until)
+            for account_id, row in best.items()
+        }
+
     def listing(self) -> list[tuple[AccessGrant, str]]:
         return [
             (row, email)

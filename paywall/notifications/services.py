@@ -18,14 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paywall import metrics
@@ -370,6 +371,19 @@ def _unsubscribe_signer(secret: str) -> URLSafeSerializer:
 
 
 # -- the newsroom: stories and their fan-out ------------------------------------------------------
+@dataclass(frozen=True)
+class _Push:
+    """A claimed push message that passed every check and is to be sent."""
+
+    delivery_id: int
+    account_id: str
+    attempts: int
+    subscription_id: str
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
 @dataclass
 class BatchResult:
     delivered: int = 0
@@ -541,21 +555,44 @@ class StoryService:
     # -- delivering ---------------------------------------------------------------------------
     def deliver_batch(self, story_id: str, batch: int, commit: Callable[[], None]) -> BatchResult:
         """Send what is due in one batch; safe to run twice, or on two workers at once.
-        ``commit`` ends the caller's transaction: after each claim and each recorded answer."""
+        ``commit`` ends the caller's transaction after each claimed chunk is settled; each push
+        service's answer is recorded at once, in autocommit, before the next push.
+
+        The database work is per chunk, not per message: one statement claims up to
+        ``CLAIM_CHUNK`` rows, one loads them with their subscriptions and device sessions, two
+        check their readers' entitlements, and the rows that need no push are settled together.
+        Per message there is the push and the one UPDATE that records its answer: recorded
+        before the next push, so a worker that dies re-sends at most the message in flight."""
         story = self.get(story_id)
         payload = push_payload(story)
         topic = message_topic(story.id)
+        urgency = "high" if story.urgency == "high" else "normal"
         result = BatchResult()
-        access: dict[str, bool] = {}
         while True:
-            claimed = self._claim(story_id, batch)
-            commit()
+            claimed_at = utcnow()
+            claimed = self._claim(story_id, batch, claimed_at)
             if not claimed:
                 break
-            for delivery_id in claimed:
-                delivered = self._deliver_one(delivery_id, story, payload, topic, access)
-                result.delivered += int(delivered)
-                commit()
+            pushes = self._settle_chunk(claimed, story)
+            commit()  # the claim, and every row of the chunk that needs no push
+            if not pushes:
+                continue
+            with self._answers() as answers:
+                for push in pushes:
+                    if utcnow() - claimed_at >= self.settings.claim_lease:
+                        # Past the lease another worker may claim these rows: leave them.
+                        break
+                    assert self.sender is not None, "a PushSender is needed to deliver"
+                    answer = self.sender.send(
+                        push.endpoint,
+                        push.p256dh,
+                        push.auth,
+                        payload,
+                        ttl=self.settings.ttl,
+                        urgency=urgency,
+                        topic=topic,
+                    )
+                    result.delivered += int(self._record(answers, push, answer))
         result.retry_in = self._next_due(story_id, batch)
         self._finish_if_done(story_id)
         commit()
@@ -576,102 +613,154 @@ class StoryService:
             ),
         )
 
-    def _claim(self, story_id: str, batch: int) -> list[int]:
-        now = utcnow()
-        ids = list(
-            self.session.scalars(
-                select(StoryDelivery.id)
-                .where(self._claimable(story_id, batch, now))
-                .order_by(StoryDelivery.id)
-                .limit(CLAIM_CHUNK)
-                .with_for_update(skip_locked=True)
-            ).all()
+    def _claim(self, story_id: str, batch: int, now: datetime) -> list[int]:
+        """Claim up to ``CLAIM_CHUNK`` due rows in one statement. ``SKIP LOCKED`` (PostgreSQL)
+        lets two workers on one batch take different rows instead of queueing on the same
+        locks; the condition is checked again in the UPDATE, so no row is taken twice."""
+        chunk = (
+            select(StoryDelivery.id)
+            .where(self._claimable(story_id, batch, now))
+            .order_by(StoryDelivery.id)
+            .limit(CLAIM_CHUNK)
+            .with_for_update(skip_locked=True)
         )
-        if not ids:
-            return []
-        # Re-checked in the UPDATE: a row another worker claimed meanwhile is not taken twice.
         result = self.session.execute(
             update(StoryDelivery)
-            .where(StoryDelivery.id.in_(ids), self._claimable(story_id, batch, now))
+            .where(StoryDelivery.id.in_(chunk), self._claimable(story_id, batch, now))
             .values(status=SENDING, claimed_at=now, attempts=StoryDelivery.attempts + 1)
             .returning(StoryDelivery.id),
             execution_options={"synchronize_session": False},
         )
         return sorted(int(i) for i in result.scalars().all())
 
-    def _deliver_one(
-        self,
-        delivery_id: int,
-        story: Story,
-        payload: bytes,
-        topic: str,
-        access: dict[str, bool],
-    ) -> bool:
-        delivery = self.session.get(StoryDelivery, delivery_id, populate_existing=True)
-        if delivery is None or delivery.status != SENDING:
-            return False
-        if delivery.channel == EMAIL:
-            return self._email_one(delivery, story, access)
-        row = self.session.execute(
-            select(PushSubscription, DeviceSession)
-            .join(DeviceSession, DeviceSession.id == PushSubscription.device_session_id)
-            .where(PushSubscription.id == delivery.target)
-        ).first()
-        if row is None:
-            return self._finish(delivery, SKIPPED, "unsubscribed")
-        subscription, device = row
-        if end_code(device, utcnow(), self.policy) is not None:
-            # An idle or too old session ends without an event: its subscriptions go now.
-            self.session.delete(subscription)
-            return self._finish(delivery, SKIPPED, "signed_out")
-        if not self._entitled(subscription.account_id, access):
-            return self._finish(delivery, SKIPPED, "not_entitled")
-        assert self.sender is not None, "a PushSender is needed to deliver"
-        answer = self.sender.send(
-            subscription.endpoint,
-            subscription.p256dh,
-            subscription.auth,
-            payload,
-            ttl=self.settings.ttl,
-            urgency="high" if story.urgency == "high" else "normal",
-            topic=topic,
-        )
-        return self._record(delivery, subscription, answer)
-
-    def _record(
-        self, delivery: StoryDelivery, subscription: PushSubscription, answer: PushResult
-    ) -> bool:
-        if answer.delivered:
-            return self._finish(delivery, DELIVERED, None)
-        if answer.gone:
-            self.session.delete(subscription)
-            return self._finish(delivery, GONE, f"push service answered {answer.status}")
-        if answer.status == 413:
-            log.warning(
-                "push message too large", extra={"story_id": delivery.story_id, "id": delivery.id}
+    def _settle_chunk(self, claimed: Sequence[int], story: Story) -> list[_Push]:
+        """Load the claimed rows with what they need in one query, check their readers'
+        entitlements once per reader, settle every row that needs no push (skipped, email)
+        and return the pushes to send, in id order."""
+        rows = self.session.execute(
+            select(
+                StoryDelivery.id,
+                StoryDelivery.channel,
+                StoryDelivery.account_id,
+                StoryDelivery.attempts,
+                PushSubscription.id,
+                PushSubscription.endpoint,
+                PushSubscription.p256dh,
+                PushSubscription.auth,
+                DeviceSession,
             )
-            return self._finish(delivery, FAILED, "push service answered 413")
-        what = f"push service answered {answer.status}" if answer.status else answer.detail
-        if answer.retryable and delivery.attempts < self.settings.max_attempts:
-            delay = backoff_seconds(delivery.attempts, self.settings.backoff, answer.retry_after)
-            delivery.status = RETRY
-            delivery.reason = what[:200]
-            delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            self.session.flush()
-            return False
-        log.warning(
-            "push message failed",
-            extra={"story_id": delivery.story_id, "id": delivery.id, "reason": what},
-        )
-        return self._finish(delivery, FAILED, what or "failed")
+            .outerjoin(
+                PushSubscription,
+                and_(StoryDelivery.channel == PUSH, PushSubscription.id == StoryDelivery.target),
+            )
+            .outerjoin(DeviceSession, DeviceSession.id == PushSubscription.device_session_id)
+            .where(StoryDelivery.id.in_(list(claimed)), StoryDelivery.status == SENDING)
+            .order_by(StoryDelivery.id)
+        ).all()
+        now = utcnow()
+        skipped: dict[str, list[int]] = {}
+        signed_out: list[str] = []
+        candidates: list[_Push] = []
+        emails_due: list[tuple[int, str]] = []
+        for (
+            delivery_id,
+            channel,
+            account_id,
+            attempts,
+            sub_id,
+            endpoint,
+            p256dh,
+            auth,
+            device,
+        ) in rows:
+            if channel == EMAIL:
+                emails_due.append((delivery_id, account_id))
+            elif sub_id is None or device is None:
+                skipped.setdefault("unsubscribed", []).append(delivery_id)
+            elif end_code(device, now, self.policy) is not None:
+                # An idle or too old session ends without an event: its subscriptions go now.
+                signed_out.append(sub_id)
+                skipped.setdefault("signed_out", []).append(delivery_id)
+            else:
+                candidates.append(
+                    _Push(delivery_id, account_id, attempts, sub_id, endpoint, p256dh, auth)
+                )
+        readers = {c.account_id for c in candidates} | {a for _d, a in emails_due}
+        access = self.billing.access_for_many(sorted(readers), now)
 
-    def _email_one(self, delivery: StoryDelivery, story: Story, access: dict[str, bool]) -> bool:
-        account = self.session.get(Account, delivery.account_id)
-        pref = self.session.get(NotificationPreference, delivery.account_id)
+        def entitled(account_id: str) -> bool:
+            found = access.get(account_id)
+            return found is not None and FEATURE in found.features
+
+        pushes = []
+        for candidate in candidates:
+            if entitled(candidate.account_id):
+                pushes.append(candidate)
+            else:
+                skipped.setdefault("not_entitled", []).append(candidate.delivery_id)
+        for delivery_id, account_id in emails_due:
+            self._email_one(delivery_id, account_id, story, entitled(account_id))
+        if signed_out:
+            self.session.execute(
+                delete(PushSubscription).where(PushSubscription.id.in_(signed_out)),
+                execution_options={"synchronize_session": False},
+            )
+        for reason, ids in sorted(skipped.items()):
+            self._finish(ids, PUSH, SKIPPED, reason)
+        return pushes
+
+    @contextmanager
+    def _answers(self) -> Iterator[Connection]:
+        """A connection of its own, in autocommit, for recording push answers: each answer is
+        one statement that is durable when it returns (no ping, BEGIN or COMMIT around it)."""
+        with self.session.get_bind().engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _record(self, answers: Connection, push: _Push, answer: PushResult) -> bool:
+        """Record a push service's answer: one UPDATE, durable at once (and for a gone
+        subscription a DELETE after it: a worker dying between leaves a subscription that the
+        push service answers 410 for again next time)."""
+        what = f"push service answered {answer.status}" if answer.status else answer.detail
+        values: dict[str, Any] = {"reason": None, "finished_at": utcnow(), "next_attempt_at": None}
+        if answer.delivered:
+            status = DELIVERED
+        elif answer.gone:
+            status, values["reason"] = GONE, what
+        elif answer.status == 413:
+            log.warning("push message too large", extra={"id": push.delivery_id})
+            status, values["reason"] = FAILED, what
+        elif answer.retryable and push.attempts < self.settings.max_attempts:
+            delay = backoff_seconds(push.attempts, self.settings.backoff, answer.retry_after)
+            status = RETRY
+            values = {
+                "reason": what[:200],
+                "next_attempt_at": utcnow() + timedelta(seconds=delay),
+            }
+        else:
+            log.warning("push message failed", extra={"id": push.delivery_id, "reason": what})
+            status, values["reason"] = FAILED, (what or "failed")[:200]
+        answers.execute(
+            update(StoryDelivery)
+            .where(StoryDelivery.id == push.delivery_id, StoryDelivery.status == SENDING)
+            .values(status=status, **values)
+        )
+        if status == GONE:
+            answers.execute(
+                delete(PushSubscription).where(PushSubscription.id == push.subscription_id)
+            )
+        if status != RETRY:
+            metrics.NOTIFICATIONS.labels(PUSH, status).inc()
+        return status == DELIVERED
+
+    def _email_one(self, delivery_id: int, account_id: str, story: Story, entitled: bool) -> None:
+        account = self.session.get(Account, account_id)
+        pref = self.session.get(NotificationPreference, account_id)
         if account is None or pref is None or not pref.email_alerts:
-            return self._finish(delivery, SKIPPED, "unsubscribed")
-        if not self._entitled(account.id, access):
-            return self._finish(delivery, SKIPPED, "not_entitled")
+            self._finish([delivery_id], EMAIL, SKIPPED, "unsubscribed")
+            return
+        if not entitled:
+            self._finish([delivery_id], EMAIL, SKIPPED, "not_entitled")
+            return
         link = (
             self.settings.public_url.rstrip("/")
             + "/notifications/unsubscribe?token="
@@ -690,24 +779,19 @@ class StoryService:
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             },
         )
-        return self._finish(delivery, DELIVERED, None)
+        self._finish([delivery_id], EMAIL, DELIVERED, None)
 
-    def _entitled(self, account_id: str, cache: dict[str, bool]) -> bool:
-        """Checked at send time, once per reader per batch: a reader who lost the feature
-        (cancel, refund, downgrade) since the story was planned receives nothing."""
-        if account_id not in cache:
-            account = self.session.get(Account, account_id)
-            cache[account_id] = account is not None and self.notifications.has_feature(account)
-        return cache[account_id]
-
-    def _finish(self, delivery: StoryDelivery, status: str, reason: str | None) -> bool:
-        delivery.status = status
-        delivery.reason = reason
-        delivery.finished_at = utcnow()
-        delivery.next_attempt_at = None
-        self.session.flush()
-        finished = metrics.NOTIFICATIONS.labels(delivery.channel, status)
-        metrics.count_on_commit(self.session, finished)
+    def _finish(self, ids: Sequence[int], channel: str, status: str, reason: str | None) -> bool:
+        """Settle claimed rows in one UPDATE; a row no longer ``sending`` (another worker
+        took it after this one's lease ran out) is left as that worker recorded it."""
+        self.session.execute(
+            update(StoryDelivery)
+            .where(StoryDelivery.id.in_(list(ids)), StoryDelivery.status == SENDING)
+            .values(status=status, reason=reason, finished_at=utcnow(), next_attempt_at=None),
+            execution_options={"synchronize_session": False},
+        )
+        finished = metrics.NOTIFICATIONS.labels(channel, status)
+        metrics.count_on_commit(self.session, finished, len(ids))
         return status == DELIVERED
 
     def _next_due(self, story_id: str, batch: int) -> float | None:
