@@ -6,25 +6,20 @@ flight). Counted with a SQLAlchemy event listener on the engine."""
 from __future__ import annotations
 
 import re
-import secrets
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import event
 
-from paywall.accounts.models import Account
-from paywall.billing.models import Subscription
-from paywall.clock import utcnow
-from paywall.devices.models import DeviceSession
 from paywall.extensions import db
-from paywall.notifications.models import PushSubscription, Story
-from paywall.notifications.services import CLAIM_CHUNK, endpoint_digest, story_service
+from paywall.notifications.models import Story
+from paywall.notifications.services import CLAIM_CHUNK, story_service
 from push_standin import PushStandIn
 from tests.conftest import Stripe
+from tests.push_readers import add_push_readers
 
 N = 6  # N and 2N subscriptions fit one claimed chunk: the count compared is per chunk
 assert 2 * N <= CLAIM_CHUNK
@@ -49,48 +44,7 @@ def premium_price(stripe_actions: Stripe, standin: Any) -> str:
 
 
 def add_readers(app: Flask, push: PushStandIn, count: int, price_id: str | None) -> None:
-    """Readers with one signed-in device and one push subscription each; a live Premium
-    subscription when ``price_id`` is given."""
-    now = utcnow()
-    with app.app_context():
-        for _ in range(count):
-            account = Account(email=f"{secrets.token_hex(6)}@example.com", password_hash="x")
-            db.session.add(account)
-            db.session.flush()
-            if price_id is not None:
-                db.session.add(
-                    Subscription(
-                        id="sub_" + secrets.token_hex(8),
-                        account_id=account.id,
-                        stripe_customer_id="cus_" + secrets.token_hex(8),
-                        price_id=price_id,
-                        status="active",
-                        current_period_end=now + timedelta(days=20),
-                    )
-                )
-            device = DeviceSession(
-                account_id=account.id,
-                token_digest=secrets.token_hex(32),
-                device_name="Phone",
-                last_seen_at=now,
-                expires_at=now + timedelta(days=30),
-            )
-            db.session.add(device)
-            db.session.flush()
-            browser = push.new_subscription()
-            db.session.add(
-                PushSubscription(
-                    account_id=account.id,
-                    device_session_id=device.id,
-                    endpoint=browser["endpoint"],
-                    endpoint_digest=endpoint_digest(browser["endpoint"]),
-                    p256dh=browser["keys"]["p256dh"],
-                    auth=browser["keys"]["auth"],
-                    created_at=now,
-                )
-            )
-        db.session.commit()
-        db.session.remove()
+    add_push_readers(app, push, count, price_id)
 
 
 _IN_LIST = re.compile(r"IN \((?:[^()]|\([^()]*\))*\)")

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from paywall.accounts.models import Account
-from paywall.billing.models import Subscription
-from paywall.clock import utcnow
-from paywall.devices.models import DeviceSession
 from paywall.extensions import db
-from paywall.notifications.models import PushSubscription, Story, StoryDelivery
-from paywall.notifications.services import endpoint_digest
+from paywall.notifications.models import Story, StoryDelivery
 from paywall.queue import Job
 from push_standin import PushStandIn
 from tests.conftest import Stripe
+from tests.push_readers import add_push_readers
 from tests.queue.test_queue import wait_until
 
 PUBLISHER_KEY = "pk_test_" + secrets.token_hex(24)
@@ -49,50 +44,9 @@ def app_config(app_config: dict[str, Any], push: PushStandIn) -> dict[str, Any]:
 
 
 def add_premium_readers(app: Flask, push: PushStandIn, price_id: str, count: int) -> list[str]:
-    """Premium readers with one signed-in device and one push subscription each, written
-    directly (the opt-in API has its own tests); returns the endpoints."""
-    now = utcnow()
-    endpoints = []
-    with app.app_context():
-        for _ in range(count):
-            account = Account(email=f"{secrets.token_hex(6)}@example.com", password_hash="x")
-            db.session.add(account)
-            db.session.flush()
-            db.session.add(
-                Subscription(
-                    id="sub_" + secrets.token_hex(8),
-                    account_id=account.id,
-                    stripe_customer_id="cus_" + secrets.token_hex(8),
-                    price_id=price_id,
-                    status="active",
-                    current_period_end=now + timedelta(days=20),
-                )
-            )
-            device = DeviceSession(
-                account_id=account.id,
-                token_digest=secrets.token_hex(32),
-                device_name="Phone",
-                last_seen_at=now,
-                expires_at=now + timedelta(days=30),
-            )
-            db.session.add(device)
-            db.session.flush()
-            browser = push.new_subscription()
-            db.session.add(
-                PushSubscription(
-                    account_id=account.id,
-                    device_session_id=device.id,
-                    endpoint=browser["endpoint"],
-                    endpoint_digest=endpoint_digest(browser["endpoint"]),
-                    p256dh=browser["keys"]["p256dh"],
-                    auth=browser["keys"]["auth"],
-                    created_at=now,
-                )
-            )
-            endpoints.append(browser["endpoint"])
-        db.session.commit()
-        db.session.remove()
-    return endpoints
+    """Premium readers with one signed-in device and one push subscription each; returns
+    the endpoints."""
+    return add_push_readers(app, push, count, price_id)
 
 
 def publish(app: Flask) -> None:
