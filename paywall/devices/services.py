@@ -352,13 +352,18 @@ class DeviceService:
         device_name: str | None,
         user_agent: str = "",
         replace_session_id: str | None = None,
-        verified_hash: str | None = None,
+        verified_changed_at: datetime | None = None,
     ) -> tuple[DeviceSession, str]:
         """Sign a new device in under the cap; returns the session and its raw value.
-        ``verified_hash`` is the password hash the login checked: if a reset or change
-        committed since, the login is refused (re-checked under the account lock)."""
+        ``verified_changed_at`` is the account's ``password_changed_at`` when the login checked
+        the password: if a reset or change committed since (or the account was deleted), the
+        login is refused (re-checked under the account lock). A concurrent login's rehash
+        (same password, new parameters) changes the hash but not that time, so it is no
+        reason to refuse."""
         locked = self.lock_account(account.id)
-        if verified_hash is not None and locked.password_hash != verified_hash:
+        if verified_changed_at is not None and (
+            locked.password_changed_at != verified_changed_at or locked.deleted_at is not None
+        ):
             raise PaywallError(
                 "The email or password is not correct.", code="invalid_credentials", status=401
             )

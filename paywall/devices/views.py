@@ -65,7 +65,7 @@ def log_in(body: dict[str, Any]) -> tuple[DeviceSession, str]:
             account = account_service().authenticate(body["email"], body["password"])
             device, raw = device_service().open_session(
                 account,
-                verified_hash=account.password_hash,
+                verified_changed_at=account.password_changed_at,
                 device_name=body.get("device_name"),
                 user_agent=request.headers.get("User-Agent", ""),
                 replace_session_id=body.get("replace_session_id"),

@@ -6,6 +6,7 @@ import pytest
 from flask import Flask
 
 from paywall.accounts.models import Account
+from paywall.clock import utcnow
 from paywall.devices.models import DeviceSession
 from paywall.extensions import db
 from tests.conftest import PASSWORD, AuthActions, Mailbox, link_from
@@ -21,13 +22,16 @@ def test_a_login_in_flight_does_not_survive_a_password_reset(
 
     with app.app_context():
         account = account_service().authenticate(reader, PASSWORD)  # the password checked...
-        verified = account.password_hash
-        with app.app_context():  # ...then another request changes it and commits
+        verified = account.password_changed_at
+        with app.app_context():  # ...then another request resets it and commits
             other = db.session.scalar(db.select(Account).where(Account.email == reader))
             other.password_hash = "changed-by-a-reset"
+            other.password_changed_at = utcnow()
             db.session.commit()
         with pytest.raises(Exception, match="not correct"):
-            device_service().open_session(account, device_name="Late", verified_hash=verified)
+            device_service().open_session(
+                account, device_name="Late", verified_changed_at=verified
+            )
         db.session.rollback()
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(DeviceSession.id))) == 0
@@ -115,3 +119,31 @@ def test_cr_lf_in_next_is_settled_before_the_login_commits(
             db.select(db.func.count(DeviceSession.id)).where(DeviceSession.ended_at.is_(None))
         )
     assert sessions == 5
+
+
+def test_a_login_racing_another_logins_rehash_is_not_refused(
+    app: Flask, auth: AuthActions, reader: str, db_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the two-instance run (issue 12): logins racing while the stored hash needs an
+    upgrade (argon2 parameters raised) got 401 "not correct" for the right password, because
+    another login's rehash looked like a password change to the re-check under the lock. A
+    rehash keeps the password; only a change or reset may refuse the login in flight."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite serialises the two transactions with its write lock")
+    from paywall.accounts.services import AccountService
+
+    original = AccountService.authenticate
+
+    def then_another_login_rehashes(self: AccountService, email: str, password: str) -> Account:
+        account = original(self, email, password)
+        with app.app_context():  # another login upgraded the stored hash and committed
+            other = db.session.scalar(db.select(Account).where(Account.email == reader))
+            other.password_hash = self.hashing.hash(PASSWORD)
+            db.session.commit()
+        return account
+
+    monkeypatch.setattr(AccountService, "authenticate", then_another_login_rehashes)
+    _browser, response = auth.log_in()
+    assert response.status_code == 201, response.get_json()
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(DeviceSession.id))) == 1
