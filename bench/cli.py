@@ -30,18 +30,8 @@ KEYS = (
     "revocation",
     "notify",
 )
-HTTP = (
-    "refresh",
-    "login",
-    "webhooks",
-    "catalogue",
-    "queue",
-    "scale",
-    "memory",
-    "configs",
-    "profiles",
-    "revocation",
-)
+IN_PROCESS = ("tokens", "meter", "notify")  # no service under gunicorn needed
+HTTP = tuple(k for k in KEYS if k not in IN_PROCESS)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
